@@ -1,0 +1,391 @@
+//! The run loop's core, shared by `run`, `backfill`, `demo` and `bench`: message bytes in,
+//! member state, buffered table rows and dead letters out; `checkpoint` makes them durable
+//! together with the offsets they reflect. Sync and source-agnostic: sources drive it.
+
+mod lock;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+pub use lock::{DataDirLock, LockError};
+
+use crate::config::{ConfigError, MemberflowConfig};
+use crate::crash;
+use crate::event::{decode, DecodeLimits};
+use crate::sink::tables::{TableError, DEAD_LETTERS, EVENTS, MEMBERS};
+use crate::sink::{dead_letters, members, schema, DeadLetter, EventsBuffer, Origin, TableStore};
+use crate::state::calendar::{date_to_day, day_to_date};
+use crate::state::checkpoint::CheckpointError;
+use crate::state::{Applied, BusinessCalendar, Checkpoint, Counters, Day, Manifest, StateRules};
+
+/// Which day is "today" for windows and recency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    /// The current day in the business time zone, read from the clock at each checkpoint.
+    Today,
+    /// A fixed day, for replays (`--as-of`).
+    Fixed(chrono::NaiveDate),
+}
+
+/// One consumed message.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    pub key: Option<&'a [u8]>,
+    pub payload: &'a [u8],
+    pub origin: Origin<'a>,
+}
+
+/// Receives dead letters before the checkpoint that covers them commits.
+pub trait DeadLetterSink {
+    fn send(&mut self, letters: &[DeadLetter]) -> Result<(), EngineError>;
+}
+
+/// No dead-letter topic: the `dead_letters` table only.
+pub struct TableOnly;
+
+impl DeadLetterSink for TableOnly {
+    fn send(&mut self, _: &[DeadLetter]) -> Result<(), EngineError> {
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("table write failed: {0}")]
+    Table(#[from] TableError),
+    #[error("building table rows: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("--as-of: {0}")]
+    AsOf(String),
+    #[error("dead-letter topic: {0}")]
+    DeadLetterTopic(String),
+}
+
+/// What one checkpoint did.
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointReport {
+    pub epoch: u64,
+    pub events_rows: usize,
+    pub dead_letters: usize,
+    pub files_written: usize,
+    pub files_retired: usize,
+    pub members_written: bool,
+    pub checkpoint_bytes: u64,
+    pub elapsed: Duration,
+}
+
+/// Time spent per stage, for the benchmark.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTimes {
+    pub decode: Duration,
+    pub apply: Duration,
+    pub buffer: Duration,
+}
+
+pub struct Engine {
+    config: MemberflowConfig,
+    rules: StateRules,
+    calendar: BusinessCalendar,
+    min_event_time: i64,
+    as_of: AsOf,
+    clock: fn() -> i64,
+    tables: TableStore,
+    ckpt: Checkpoint,
+    positions: Vec<(String, i32, i64)>,
+    events: EventsBuffer,
+    dead: Vec<DeadLetter>,
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
+    last_members: Option<Instant>,
+    /// Per-stage timing, only when asked for (it costs clock reads).
+    pub stage_times: Option<StageTimes>,
+    _lock: DataDirLock,
+}
+
+pub fn wall_clock_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+impl Engine {
+    /// Locks the data directory, loads its checkpoint and finishes or discards whatever a
+    /// crash left half done.
+    pub fn open(config: &MemberflowConfig, as_of: AsOf, clock: fn() -> i64) -> Result<Self, EngineError> {
+        config.validate()?;
+        let dir = &config.data_dir;
+        let lock = DataDirLock::acquire(dir)?;
+        let ckpt = Checkpoint::load(dir)?;
+        let tables = TableStore::new(dir, &config.tables);
+        let discarded = tables.recover(ckpt.epoch, &ckpt.manifest)?;
+        if ckpt.epoch > 0 {
+            info!(
+                epoch = ckpt.epoch,
+                members = ckpt.members.len(),
+                discarded_staging = discarded,
+                "resumed from checkpoint ({})",
+                ckpt.counters
+            );
+        }
+        let positions = ckpt.offsets.iter().map(|((s, p), o)| (s.clone(), *p, *o)).collect();
+        let engine = Self {
+            rules: StateRules {
+                window_days: config.state.window_days as i32,
+                dedup_horizon_days: config.state.dedup_horizon_days as i32,
+            },
+            calendar: BusinessCalendar::new(config.time_zone()?),
+            min_event_time: config.min_event_time()?,
+            as_of,
+            clock,
+            tables,
+            ckpt,
+            positions,
+            events: EventsBuffer::default(),
+            dead: Vec::new(),
+            since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
+            last_members: None,
+            stage_times: None,
+            config: config.clone(),
+            _lock: lock,
+        };
+        engine.as_of_day()?;
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &MemberflowConfig {
+        &self.config
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.ckpt.counters
+    }
+
+    pub fn members(&self) -> &crate::state::MemberTable {
+        &self.ckpt.members
+    }
+
+    pub fn tables(&self) -> &TableStore {
+        &self.tables
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.ckpt.epoch
+    }
+
+    /// The next offset to read for a source partition, if this state has read it before.
+    pub fn resume_offset(&self, source: &str, partition: i32) -> Option<i64> {
+        self.positions.iter().find(|(s, p, _)| s == source && *p == partition).map(|(_, _, o)| *o)
+    }
+
+    /// Every source partition read so far, with the next offset to read.
+    pub fn positions(&self) -> impl Iterator<Item = (&str, i32, i64)> + '_ {
+        self.positions.iter().map(|(s, p, o)| (s.as_str(), *p, *o))
+    }
+
+    /// The as-of day now, checked against what the state has already been computed for.
+    pub fn as_of_day(&self) -> Result<Day, EngineError> {
+        let day = match self.as_of {
+            AsOf::Today => self.calendar.today((self.clock)()),
+            AsOf::Fixed(date) => date_to_day(date),
+        };
+        if day < self.ckpt.members.as_of_high {
+            return Err(EngineError::AsOf(format!(
+                "{} is before {}, the as-of day this data directory was already computed for; \
+                 windows only move forward — replay into a fresh data directory instead",
+                day_to_date(day),
+                day_to_date(self.ckpt.members.as_of_high)
+            )));
+        }
+        Ok(day)
+    }
+
+    /// Applies one message: decode, dedup, fold into the member state, buffer its row.
+    pub fn process(&mut self, msg: &Message<'_>) {
+        let now = (self.clock)();
+        self.ckpt.counters.consumed += 1;
+        self.since_checkpoint += 1;
+        self.advance_position(msg.origin);
+        let limits = DecodeLimits {
+            max_message_bytes: self.config.input.max_message_bytes,
+            min_time: self.min_event_time,
+            max_time: now.saturating_add(self.config.input.max_future.as_micros() as i64),
+        };
+        let t0 = self.stage_times.map(|_| Instant::now());
+        let decoded = decode(msg.payload, &limits);
+        let t1 = self.stage_times.map(|_| Instant::now());
+        let event = match decoded {
+            Ok(event) => event,
+            Err(rejection) => {
+                self.dead_letter(msg, rejection, None, None, now);
+                return;
+            }
+        };
+        if let Some(key) = msg.key {
+            if key != event.member_id.as_bytes() {
+                self.ckpt.counters.key_mismatches += 1;
+                let n = self.ckpt.counters.key_mismatches;
+                if n <= 10 || n.is_power_of_two() {
+                    warn!(
+                        key_mismatches = n,
+                        source = msg.origin.source,
+                        partition = msg.origin.partition,
+                        offset = msg.origin.offset,
+                        key = %String::from_utf8_lossy(key),
+                        member_id = %event.member_id,
+                        "message key differs from member_id; the body wins"
+                    );
+                }
+            }
+        }
+        let day = self.calendar.day(event.occurred_at);
+        let applied = self.ckpt.members.apply(&event, day, &self.rules, now);
+        let t2 = self.stage_times.map(|_| Instant::now());
+        match applied {
+            Applied::New(_) => {
+                self.ckpt.counters.applied += 1;
+                self.events.push(day, &event, msg.origin, &self.config.input.default_currency, now);
+            }
+            Applied::Duplicate => self.ckpt.counters.duplicates += 1,
+            Applied::Rejected(rejection) => {
+                let (id, member) = (event.event_id.to_string(), event.member_id.to_string());
+                self.dead_letter(msg, rejection, Some(&id), Some(&member), now);
+            }
+        }
+        if let (Some(times), Some(t0), Some(t1), Some(t2)) = (self.stage_times.as_mut(), t0, t1, t2) {
+            times.decode += t1 - t0;
+            times.apply += t2 - t1;
+            times.buffer += t2.elapsed();
+        }
+    }
+
+    fn advance_position(&mut self, origin: Origin<'_>) {
+        let next = origin.offset + 1;
+        match self.positions.iter_mut().find(|(s, p, _)| *p == origin.partition && s == origin.source) {
+            Some(entry) => entry.2 = entry.2.max(next),
+            None => self.positions.push((origin.source.to_string(), origin.partition, next)),
+        }
+    }
+
+    fn dead_letter(&mut self, msg: &Message<'_>, rejection: crate::event::Rejection, id: Option<&str>, member: Option<&str>, now: i64) {
+        *self.ckpt.counters.dead_lettered.entry(rejection.kind).or_default() += 1;
+        let n = self.ckpt.counters.dead_lettered_total();
+        if n <= 20 || n.is_power_of_two() {
+            warn!(
+                dead_lettered = n,
+                kind = rejection.kind.name(),
+                source = msg.origin.source,
+                partition = msg.origin.partition,
+                offset = msg.origin.offset,
+                "dead letter: {}",
+                rejection.reason
+            );
+        }
+        self.dead.push(DeadLetter::new(msg.origin, msg.key, msg.payload, rejection, id, member, now));
+    }
+
+    /// Whether the checkpoint interval or size has been reached.
+    pub fn checkpoint_due(&self) -> bool {
+        self.since_checkpoint > 0
+            && (self.since_checkpoint >= self.config.checkpoint.max_events
+                || self.last_checkpoint.elapsed() >= self.config.checkpoint.interval)
+    }
+
+    /// Whether the members table should be rewritten at this checkpoint of a long run.
+    pub fn members_due(&self) -> bool {
+        self.last_members.is_none_or(|t| t.elapsed() >= self.config.checkpoint.members_interval)
+    }
+
+    /// Makes everything since the last checkpoint durable: stage files, send dead letters,
+    /// commit the checkpoint (state + offsets + manifest), publish the files.
+    pub fn checkpoint(&mut self, dlq: &mut dyn DeadLetterSink, write_members: bool) -> Result<CheckpointReport, EngineError> {
+        let started = Instant::now();
+        let as_of = self.as_of_day()?;
+        let epoch = self.ckpt.epoch + 1;
+        let mut manifest = Manifest::default();
+        let mut report = CheckpointReport { epoch, ..Default::default() };
+        let mut touched = Vec::new();
+        let days = self.events.take()?;
+        for (day, batch) in days {
+            report.events_rows += batch.num_rows();
+            let dir = format!("{EVENTS}/dt={}", day_to_date(day));
+            let rel = format!("{dir}/part-{epoch:010}.parquet");
+            self.tables.stage(epoch, &rel, schema::events(), [Ok(batch)])?;
+            manifest.publish.push(rel);
+            touched.push((dir, schema::events()));
+        }
+        let dead = std::mem::take(&mut self.dead);
+        if !dead.is_empty() {
+            report.dead_letters = dead.len();
+            let rel = format!("{DEAD_LETTERS}/part-{epoch:010}.parquet");
+            self.tables.stage(epoch, &rel, schema::dead_letters(), [Ok(dead_letters::to_batch(&dead)?)])?;
+            manifest.publish.push(rel);
+            touched.push((DEAD_LETTERS.to_string(), schema::dead_letters()));
+        }
+        for (dir, schema) in touched {
+            if let Some((rel, retired)) = self.tables.compact(epoch, &dir, schema)? {
+                manifest.publish.push(rel);
+                manifest.delete.extend(retired);
+            }
+        }
+        self.ckpt.members.advance_as_of(as_of, self.rules.window_days).map_err(EngineError::AsOf)?;
+        if write_members {
+            self.stage_members(epoch, as_of)?;
+            manifest.publish.push(format!("{MEMBERS}/members.parquet"));
+            report.members_written = true;
+            self.last_members = Some(Instant::now());
+        }
+        crash::point("after_stage");
+        crash::point("before_dead_letter_produce");
+        dlq.send(&dead)?;
+        crash::point("after_dead_letter_produce");
+        report.files_written = manifest.publish.len();
+        report.files_retired = manifest.delete.len();
+        self.ckpt.epoch = epoch;
+        self.ckpt.offsets = self.positions.iter().map(|(s, p, o)| ((s.clone(), *p), *o)).collect();
+        self.ckpt.manifest = manifest;
+        report.checkpoint_bytes = self.ckpt.save(&self.config.data_dir)?;
+        crash::point("after_checkpoint");
+        self.tables.publish(epoch, &self.ckpt.manifest)?;
+        self.since_checkpoint = 0;
+        self.last_checkpoint = Instant::now();
+        report.elapsed = started.elapsed();
+        info!(
+            epoch,
+            events_rows = report.events_rows,
+            dead_letters = report.dead_letters,
+            files_written = report.files_written,
+            files_retired = report.files_retired,
+            members_written = report.members_written,
+            checkpoint_bytes = report.checkpoint_bytes,
+            elapsed_ms = report.elapsed.as_millis() as u64,
+            "checkpoint committed ({})",
+            self.ckpt.counters
+        );
+        Ok(report)
+    }
+
+    fn stage_members(&self, epoch: u64, as_of: Day) -> Result<(), EngineError> {
+        const CHUNK: usize = 256 * 1024;
+        let table = &self.ckpt.members;
+        let n = table.len();
+        let window = self.rules.window_days;
+        let batches = (0..n.div_ceil(CHUNK).max(1)).map(|c| {
+            let range = c * CHUNK..((c + 1) * CHUNK).min(n);
+            Ok(members::to_batch(table, range, as_of, window, &self.calendar)?)
+        });
+        self.tables.stage(epoch, &format!("{MEMBERS}/members.parquet"), schema::members(), batches)?;
+        Ok(())
+    }
+
+    /// Where the checkpoint lives.
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+}

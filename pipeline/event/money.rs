@@ -1,0 +1,118 @@
+//! Exact money: an integer count of minor units (scale 2: fen, cents). Never f64.
+
+use std::fmt;
+
+/// Decimal places of every amount; the Parquet type is `Decimal128(18, 2)`.
+pub const MONEY_SCALE: u32 = 2;
+/// Largest accepted magnitude in minor units: what `Decimal128(18, 2)` holds.
+const MAX_MINOR: i128 = 10i128.pow(18) - 1;
+
+/// An amount in minor units (1/100 of the currency unit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(pub i64);
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_money(self.0))
+    }
+}
+
+/// `12345` -> `"123.45"`, `-5` -> `"-0.05"`.
+pub fn format_money(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
+/// Parses a JSON number or decimal string (`"12.5"`, `12.50`, `1.25e2`) exactly.
+/// Refuses more than two significant decimal places, signs other than a leading `-`,
+/// and magnitudes beyond 16 integer digits. The sign is kept: callers reject negatives.
+pub fn parse_money(text: &str) -> Result<Money, String> {
+    let bad = || format!("{text:?} is not a decimal amount");
+    let (negative, rest) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        _ => (false, text),
+    };
+    let (mantissa, exponent) = match rest.find(['e', 'E']) {
+        Some(i) => {
+            let exp: i32 = rest[i + 1..].parse().map_err(|_| bad())?;
+            (&rest[..i], exp)
+        }
+        None => (rest, 0),
+    };
+    let (int_part, frac_part) = match mantissa.find('.') {
+        Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
+        None => (mantissa, ""),
+    };
+    let digits_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (int_part.is_empty() && frac_part.is_empty()) || !digits_ok(int_part) || !digits_ok(frac_part)
+    {
+        return Err(bad());
+    }
+    if !(-40..=40).contains(&exponent) {
+        return Err(format!("{text:?} is out of range"));
+    }
+    // value = digits * 10^(exponent - frac_len); we want value * 100 exactly.
+    let digits = format!("{int_part}{frac_part}");
+    let digits = digits.trim_start_matches('0');
+    let shift = exponent - frac_part.len() as i32 + MONEY_SCALE as i32;
+    let (digits, shift) = if shift < 0 {
+        let cut = (-shift) as usize;
+        let keep = digits.len().saturating_sub(cut);
+        if digits[keep..].bytes().any(|b| b != b'0') {
+            return Err(format!("{text:?} has more than {MONEY_SCALE} decimal places"));
+        }
+        (&digits[..keep], 0)
+    } else {
+        (digits, shift)
+    };
+    if digits.len() as i32 + shift > 18 {
+        return Err(format!("{text:?} is out of range"));
+    }
+    let mut value: i128 = if digits.is_empty() { 0 } else { digits.parse().map_err(|_| bad())? };
+    value *= 10i128.pow(shift as u32);
+    if value > MAX_MINOR {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Ok(Money(if negative { -(value as i64) } else { value as i64 }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_exactly() {
+        for (text, minor) in [
+            ("12", 1200),
+            ("12.5", 1250),
+            ("12.50", 1250),
+            ("0.01", 1),
+            ("0.10", 10),
+            ("1.25e2", 12500),
+            ("125E-2", 125),
+            ("12.500", 1250),
+            ("-3.2", -320),
+            (".5", 50),
+            ("0", 0),
+            ("9999999999999999.99", 999_999_999_999_999_999),
+        ] {
+            assert_eq!(parse_money(text), Ok(Money(minor)), "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_exact() {
+        for text in ["1.234", "abc", "", "1.2.3", "+1", "1e400", "12345678901234567", "--1", "."] {
+            assert!(parse_money(text).is_err(), "{text}");
+        }
+        assert!(parse_money("1.234").unwrap_err().contains("decimal places"));
+    }
+
+    #[test]
+    fn formats_minor_units() {
+        assert_eq!(format_money(12345), "123.45");
+        assert_eq!(format_money(-5), "-0.05");
+        assert_eq!(format_money(0), "0.00");
+    }
+}

@@ -1,0 +1,294 @@
+//! The `memberflow` command line: a thin shell over the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use memberflow::config::MemberflowConfig;
+use memberflow::engine::{wall_clock_micros, AsOf, Engine, TableOnly};
+use memberflow::generate::{output, GenerateConfig, Generator};
+use memberflow::query::{self, OutputFormat};
+use memberflow::source::{file, kafka};
+use memberflow::{bench, demo};
+
+#[derive(Parser)]
+#[command(name = "memberflow", version, about = "Membership (loyalty) analytics for retail: Kafka events -> exactly-once member state -> Parquet tables -> SQL")]
+struct Cli {
+    /// Log filter (tracing-subscriber syntax), e.g. `info`, `memberflow=debug` [default: info; demo: error].
+    #[arg(long, global = true, env = "MEMBERFLOW_LOG")]
+    log: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Consume member events from Kafka into member state and Parquet tables.
+    Run(RunArgs),
+    /// Load history from JSON-lines files (same contract, same exactly-once path as `run`).
+    Backfill(BackfillArgs),
+    /// Run one read-only SQL statement over the tables (events, members, dead_letters).
+    Query(QueryArgs),
+    /// Generate realistic synthetic events for a multi-store chain, to a file or a topic.
+    Generate(GenerateArgs),
+    /// Zero-setup demo: in-process Kafka broker, generated events, the real consumer, a summary.
+    Demo(DemoArgs),
+    /// Benchmark the pipeline core (in-memory source) and end to end from the embedded broker.
+    Bench(bench::BenchArgs),
+}
+
+/// Flags every command that reads or writes tables accepts.
+#[derive(Args, Clone)]
+struct TableArgs {
+    /// Config file (default: ./memberflow.toml when present; env MEMBERFLOW__SECTION__KEY overrides).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory holding the tables and the checkpoint [config: data_dir].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+struct KafkaArgs {
+    /// Bootstrap servers, comma separated [config: kafka.brokers].
+    #[arg(long)]
+    brokers: Option<String>,
+    /// Topics to consume, comma separated [config: kafka.topics].
+    #[arg(long, value_delimiter = ',')]
+    topics: Option<Vec<String>>,
+    /// Consumer group [config: kafka.group_id].
+    #[arg(long)]
+    group_id: Option<String>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    tables: TableArgs,
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    /// Consume every assigned partition up to the end offset it had at the start, write the tables, exit 0.
+    #[arg(long)]
+    until_caught_up: bool,
+    /// Fix "today" (YYYY-MM-DD, business time zone) for windows and recency, e.g. for replays.
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<NaiveDate>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Args)]
+struct BackfillArgs {
+    /// JSON-lines files, one event per line.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    tables: TableArgs,
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    /// Fix "today" (YYYY-MM-DD) for windows and recency.
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<NaiveDate>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Args)]
+struct QueryArgs {
+    /// The SQL statement (read-only).
+    sql: String,
+    #[command(flatten)]
+    tables: TableArgs,
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutputFormat,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Number of messages (events, duplicates and malformed ones together).
+    #[arg(long, default_value_t = 300_000)]
+    events: u64,
+    /// Members of the chain.
+    #[arg(long, default_value_t = 20_000)]
+    members: u64,
+    /// Stores of the chain.
+    #[arg(long, default_value_t = 12)]
+    stores: u32,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// First day of event time (default: three years before --end).
+    #[arg(long)]
+    start: Option<NaiveDate>,
+    /// Last day of event time (default: today, UTC).
+    #[arg(long)]
+    end: Option<NaiveDate>,
+    /// Share of byte-identical repeats of recent messages (producer retries).
+    #[arg(long, default_value_t = 0.01)]
+    duplicate_rate: f64,
+    /// Share of repeats of old messages (re-sent POS exports).
+    #[arg(long, default_value_t = 0.002)]
+    late_duplicate_rate: f64,
+    /// Share of messages reusing an event_id with other content.
+    #[arg(long, default_value_t = 0.0005)]
+    conflict_rate: f64,
+    /// Share of malformed messages, spread over: not JSON, missing field, wrong type, unknown type, negative amount, absurd timestamp, oversized.
+    #[arg(long, default_value_t = 0.002)]
+    malformed_rate: f64,
+    /// Share of events dated a few days before their neighbours (offline batches).
+    #[arg(long, default_value_t = 0.02)]
+    late_rate: f64,
+    /// Share of messages whose Kafka key names another member than the body (the body wins).
+    #[arg(long, default_value_t = 0.0005)]
+    key_mismatch_rate: f64,
+    /// Write JSON lines to this file...
+    #[arg(long, value_name = "FILE", conflicts_with = "topic")]
+    out: Option<PathBuf>,
+    /// ... or produce to this topic (key = member_id); created when missing.
+    #[arg(long)]
+    topic: Option<String>,
+    /// Bootstrap servers for --topic.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// Partitions when creating --topic.
+    #[arg(long, default_value_t = 8)]
+    partitions: i32,
+    /// Producer compression for --topic (none, gzip, snappy, lz4, zstd).
+    #[arg(long, default_value = "zstd")]
+    compression: String,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Messages to generate into the embedded broker.
+    #[arg(long, default_value_t = 300_000)]
+    events: u64,
+    /// Where the demo writes its tables (wiped first).
+    #[arg(long, default_value = "data/demo")]
+    data_dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_log = if matches!(cli.command, Command::Demo(_)) { "error" } else { "info" };
+    let log = cli.log.as_deref().unwrap_or(default_log);
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(log).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("memberflow: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(tables: &TableArgs, kafka: Option<&KafkaArgs>) -> Result<MemberflowConfig> {
+    let mut config = MemberflowConfig::load(tables.config.as_deref())?;
+    if let Some(dir) = &tables.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(k) = kafka {
+        if let Some(b) = &k.brokers {
+            config.kafka.brokers = b.clone();
+        }
+        if let Some(t) = &k.topics {
+            config.kafka.topics = t.clone();
+        }
+        if let Some(g) = &k.group_id {
+            config.kafka.group_id = g.clone();
+        }
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn as_of(date: Option<NaiveDate>) -> AsOf {
+    date.map_or(AsOf::Today, AsOf::Fixed)
+}
+
+async fn dispatch(command: Command) -> Result<()> {
+    match command {
+        Command::Run(a) => {
+            let config = load_config(&a.tables, Some(&a.kafka))?;
+            let mut engine = Engine::open(&config, as_of(a.as_of), wall_clock_micros)?;
+            let options = kafka::RunOptions {
+                until_caught_up: a.until_caught_up,
+                progress: !a.no_progress,
+                assignment_timeout: std::time::Duration::from_secs(60),
+            };
+            kafka::run(&mut engine, &options).await?;
+            report_end(&engine);
+        }
+        Command::Backfill(a) => {
+            let config = load_config(&a.tables, Some(&a.kafka))?;
+            let mut engine = Engine::open(&config, as_of(a.as_of), wall_clock_micros)?;
+            tokio::task::block_in_place(|| file::backfill(&mut engine, &a.files, &mut TableOnly, !a.no_progress))?;
+            report_end(&engine);
+        }
+        Command::Query(a) => {
+            let config = load_config(&a.tables, None)?;
+            let ctx = query::session(&config.data_dir).await?;
+            let batches = query::run_sql(&ctx, &a.sql).await.context("query failed")?;
+            query::print(&batches, a.format, &mut std::io::stdout().lock())?;
+        }
+        Command::Generate(a) => generate(a).await?,
+        Command::Demo(a) => demo::run(a.events, &a.data_dir).await?,
+        Command::Bench(a) => bench::run(a).await?,
+    }
+    Ok(())
+}
+
+fn report_end(engine: &Engine) {
+    let c = engine.counters();
+    eprintln!("memberflow: {c}");
+    eprintln!(
+        "memberflow: {} members; tables in {} (events {} files, dead_letters {} files)",
+        engine.members().len(),
+        engine.data_dir().display(),
+        engine.tables().file_count("events"),
+        engine.tables().file_count("dead_letters"),
+    );
+}
+
+async fn generate(a: GenerateArgs) -> Result<()> {
+    let defaults = GenerateConfig::default();
+    let end = a.end.unwrap_or(defaults.end);
+    let config = GenerateConfig {
+        events: a.events,
+        members: a.members,
+        stores: a.stores.max(1),
+        seed: a.seed,
+        start: a.start.unwrap_or(end - chrono::Duration::days(3 * 365)),
+        end,
+        duplicate_rate: a.duplicate_rate,
+        late_duplicate_rate: a.late_duplicate_rate,
+        conflict_rate: a.conflict_rate,
+        malformed_rate: a.malformed_rate,
+        late_rate: a.late_rate,
+        key_mismatch_rate: a.key_mismatch_rate,
+        ..defaults
+    };
+    if config.start > config.end {
+        bail!("--start {} is after --end {}", config.start, config.end);
+    }
+    let generator = Generator::new(config);
+    let tally = match (&a.out, &a.topic) {
+        (Some(path), _) => output::to_file(generator, a.events, path, true).with_context(|| format!("writing {}", path.display()))?,
+        (None, Some(topic)) => {
+            let mut client = rdkafka::ClientConfig::new();
+            client.set("bootstrap.servers", &a.brokers);
+            output::ensure_topic(&client, topic, a.partitions).await.with_context(|| format!("creating topic {topic}"))?;
+            tokio::task::block_in_place(|| output::to_topic(generator, a.events, &client, topic, &a.compression, true))?
+        }
+        (None, None) => bail!("say where the events go: --out FILE or --topic TOPIC"),
+    };
+    eprintln!("memberflow: generated {} messages: {:?}", tally.total, tally.by_kind);
+    Ok(())
+}

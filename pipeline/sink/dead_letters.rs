@@ -1,0 +1,89 @@
+//! Messages that were not applied, with the raw bytes and the reason, until the checkpoint.
+
+use std::sync::Arc;
+
+use arrow::array::{BinaryBuilder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::error::ArrowError;
+
+use super::events::Origin;
+use super::schema;
+use crate::event::Rejection;
+
+/// One dead letter, kept whole for the dead-letter topic as well as the table.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub source: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub rejection: Rejection,
+    pub event_id: Option<String>,
+    pub member_id: Option<String>,
+    pub ingested_at: i64,
+}
+
+impl DeadLetter {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        origin: Origin<'_>,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        rejection: Rejection,
+        event_id: Option<&str>,
+        member_id: Option<&str>,
+        now: i64,
+    ) -> Self {
+        Self {
+            source: origin.source.to_string(),
+            partition: origin.partition,
+            offset: origin.offset,
+            key: key.map(<[u8]>::to_vec),
+            payload: payload.to_vec(),
+            rejection,
+            event_id: event_id.map(str::to_string),
+            member_id: member_id.map(str::to_string),
+            ingested_at: now,
+        }
+    }
+}
+
+pub fn to_batch(letters: &[DeadLetter]) -> Result<RecordBatch, ArrowError> {
+    let mut source = StringBuilder::new();
+    let mut partition = Int32Builder::new();
+    let mut offset = Int64Builder::new();
+    let mut key = BinaryBuilder::new();
+    let mut payload = BinaryBuilder::new();
+    let mut kind = StringBuilder::new();
+    let mut reason = StringBuilder::new();
+    let mut event_id = StringBuilder::new();
+    let mut member_id = StringBuilder::new();
+    let mut ingested_at = TimestampMicrosecondBuilder::new();
+    for d in letters {
+        source.append_value(&d.source);
+        partition.append_value(d.partition);
+        offset.append_value(d.offset);
+        key.append_option(d.key.as_deref());
+        payload.append_value(&d.payload);
+        kind.append_value(d.rejection.kind.name());
+        reason.append_value(&d.rejection.reason);
+        event_id.append_option(d.event_id.as_deref());
+        member_id.append_option(d.member_id.as_deref());
+        ingested_at.append_value(d.ingested_at);
+    }
+    RecordBatch::try_new(
+        schema::dead_letters(),
+        vec![
+            Arc::new(source.finish()),
+            Arc::new(partition.finish()),
+            Arc::new(offset.finish()),
+            Arc::new(key.finish()),
+            Arc::new(payload.finish()),
+            Arc::new(kind.finish()),
+            Arc::new(reason.finish()),
+            Arc::new(event_id.finish()),
+            Arc::new(member_id.finish()),
+            Arc::new(ingested_at.finish().with_timezone("UTC")),
+        ],
+    )
+}

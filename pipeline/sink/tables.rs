@@ -1,0 +1,209 @@
+//! The data directory's Parquet tables and how files enter them.
+//!
+//! An epoch's files are written under `_staging/e<epoch>/<table path>` (each through a
+//! `.tmp` name), then the checkpoint that lists them commits, then they are renamed into
+//! the tables. Recovery repeats the renames of the committed epoch and deletes the staging
+//! of any uncommitted one, so a reader never sees a partial file, and a replay rewrites
+//! instead of duplicating.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression as PqCompression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::config::{Compression, TablesConfig};
+use crate::crash;
+use crate::state::Manifest;
+
+pub const EVENTS: &str = "events";
+pub const MEMBERS: &str = "members";
+pub const DEAD_LETTERS: &str = "dead_letters";
+const STAGING: &str = "_staging";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {source}")]
+    Parquet { path: PathBuf, source: parquet::errors::ParquetError },
+    #[error("{0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> TableError + '_ {
+    move |source| TableError::Io { path: path.to_path_buf(), source }
+}
+
+/// The tables under one data directory.
+#[derive(Debug, Clone)]
+pub struct TableStore {
+    root: PathBuf,
+    config: TablesConfig,
+}
+
+impl TableStore {
+    pub fn new(root: &Path, config: &TablesConfig) -> Self {
+        Self { root: root.to_path_buf(), config: config.clone() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn staging(&self, epoch: u64) -> PathBuf {
+        self.root.join(STAGING).join(format!("e{epoch:010}"))
+    }
+
+    fn properties(&self) -> WriterProperties {
+        let compression = match self.config.compression {
+            Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(3).expect("valid level")),
+            Compression::Snappy => PqCompression::SNAPPY,
+        };
+        WriterProperties::builder()
+            .set_compression(compression)
+            .set_max_row_group_row_count(Some(256 * 1024))
+            .build()
+    }
+
+    /// Writes `batches` as the staged file `rel` of `epoch`; returns its size.
+    pub fn stage<I>(&self, epoch: u64, rel: &str, schema: SchemaRef, batches: I) -> Result<u64, TableError>
+    where
+        I: IntoIterator<Item = Result<RecordBatch, TableError>>,
+    {
+        let path = self.staging(epoch).join(rel);
+        let tmp = path.with_extension("parquet.tmp");
+        fs::create_dir_all(path.parent().expect("rel has a parent")).map_err(io_err(&path))?;
+        let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        let pq = |source| TableError::Parquet { path: tmp.clone(), source };
+        let mut writer = ArrowWriter::try_new(file, schema, Some(self.properties())).map_err(pq)?;
+        for batch in batches {
+            writer.write(&batch?).map_err(pq)?;
+        }
+        let file = writer.into_inner().map_err(pq)?;
+        file.sync_all().map_err(io_err(&tmp))?;
+        let size = file.metadata().map_err(io_err(&tmp))?.len();
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        Ok(size)
+    }
+
+    /// Moves the committed epoch's staged files into the tables and retires the files it
+    /// replaces. Idempotent: recovery calls it again after a crash at any point.
+    pub fn publish(&self, epoch: u64, manifest: &Manifest) -> Result<(), TableError> {
+        let staging = self.staging(epoch);
+        for (n, rel) in manifest.publish.iter().enumerate() {
+            let from = staging.join(rel);
+            let to = self.root.join(rel);
+            if from.exists() {
+                fs::create_dir_all(to.parent().expect("rel has a parent")).map_err(io_err(&to))?;
+                fs::rename(&from, &to).map_err(io_err(&to))?;
+            }
+            if n == 0 {
+                crash::point("mid_publish");
+            }
+        }
+        for rel in &manifest.delete {
+            let path = self.root.join(rel);
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&path)(e)),
+                _ => {}
+            }
+        }
+        remove_dir_if_exists(&staging)?;
+        crash::point("after_publish");
+        Ok(())
+    }
+
+    /// Finishes the committed epoch and discards anything staged after it.
+    pub fn recover(&self, committed_epoch: u64, manifest: &Manifest) -> Result<usize, TableError> {
+        self.publish(committed_epoch, manifest)?;
+        let staging_root = self.root.join(STAGING);
+        let mut discarded = 0;
+        if let Ok(entries) = fs::read_dir(&staging_root) {
+            for entry in entries.flatten() {
+                remove_dir_if_exists(&entry.path())?;
+                discarded += 1;
+            }
+        }
+        Ok(discarded)
+    }
+
+    /// Plans the merge of small files in `dir` (relative) into one staged file of `epoch`.
+    /// Returns the new file and the retired ones, or nothing when there is nothing to do.
+    pub fn compact(&self, epoch: u64, dir: &str, schema: SchemaRef) -> Result<Option<(String, Vec<String>)>, TableError> {
+        let small = self.small_files(dir)?;
+        if small.len() <= self.config.compact_after_files {
+            return Ok(None);
+        }
+        let rel = format!("{dir}/part-{epoch:010}-compacted.parquet");
+        let readers = small.iter().map(|f| {
+            let path = self.root.join(f);
+            let file = File::open(&path).map_err(io_err(&path))?;
+            let pq = |source| TableError::Parquet { path: path.clone(), source };
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?.with_batch_size(64 * 1024).build().map_err(pq)
+        });
+        let mut batches = Vec::new();
+        for reader in readers {
+            for batch in reader? {
+                batches.push(batch.map_err(TableError::from));
+            }
+        }
+        self.stage(epoch, &rel, schema, batches)?;
+        Ok(Some((rel, small)))
+    }
+
+    /// Published `.parquet` files under `dir` smaller than the compaction threshold, sorted.
+    fn small_files(&self, dir: &str) -> Result<Vec<String>, TableError> {
+        let path = self.root.join(dir);
+        let entries = match fs::read_dir(&path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err(&path))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let size = entry.metadata().map_err(io_err(&path))?.len();
+            if name.ends_with(".parquet") && size < self.config.small_file_bytes {
+                files.push(format!("{dir}/{name}"));
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    /// Counts the published Parquet files of a table (all partitions).
+    pub fn file_count(&self, table: &str) -> usize {
+        fn walk(p: &Path) -> usize {
+            fs::read_dir(p)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| {
+                            let path = e.path();
+                            if path.is_dir() {
+                                walk(&path)
+                            } else {
+                                usize::from(path.extension().is_some_and(|x| x == "parquet"))
+                            }
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        walk(&self.root.join(table))
+    }
+}
+
+fn remove_dir_if_exists(path: &Path) -> Result<(), TableError> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(path)(e)),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,275 @@
+//! The checkpoint: member state, counters, the source offsets it reflects and the files its
+//! epoch publishes — one file, written to a temporary name and renamed into place.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+
+use super::codec::{Corrupt, Decoder, Encoder};
+use super::counters::Counters;
+use super::dedup::{Seen, SeenIds};
+use super::members::{DayBucket, MemberTable, Profile, StoreDay};
+use crate::crash;
+use crate::event::RejectKind;
+
+const MAGIC: &[u8; 8] = b"MFCKPT01";
+pub const FILE_NAME: &str = "checkpoint.bin";
+
+/// Where reading resumes: source (topic or file) and partition -> next offset to read.
+pub type Offsets = BTreeMap<(String, i32), i64>;
+
+/// Files an epoch publishes (staged, relative to the data directory) and retires.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Manifest {
+    pub publish: Vec<String>,
+    pub delete: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Checkpoint {
+    /// Epochs count checkpoints; files of epoch n are named with n.
+    pub epoch: u64,
+    pub offsets: Offsets,
+    pub counters: Counters,
+    pub manifest: Manifest,
+    pub members: MemberTable,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("cannot write checkpoint {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("cannot read checkpoint {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("checkpoint {path}: {source}")]
+    Corrupt { path: PathBuf, source: Corrupt },
+}
+
+impl Checkpoint {
+    pub fn empty() -> Self {
+        Self { members: MemberTable::new(), ..Default::default() }
+    }
+
+    /// Writes `dir/checkpoint.bin` atomically; returns its size in bytes.
+    pub fn save(&self, dir: &Path) -> Result<u64, CheckpointError> {
+        let path = dir.join(FILE_NAME);
+        let tmp = dir.join(format!("{FILE_NAME}.tmp"));
+        let err = |source| CheckpointError::Write { path: path.clone(), source };
+        let file = File::create(&tmp).map_err(err)?;
+        let mut enc = Encoder::new(BufWriter::with_capacity(1 << 20, file));
+        self.encode(&mut enc).map_err(err)?;
+        let size = enc.written + 8;
+        let file = enc.finish().map_err(err)?.into_inner().map_err(|e| err(e.into_error()))?;
+        file.sync_all().map_err(err)?;
+        fs::rename(&tmp, &path).map_err(err)?;
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(size)
+    }
+
+    /// Loads `dir/checkpoint.bin`, or an empty checkpoint when there is none yet.
+    pub fn load(dir: &Path) -> Result<Self, CheckpointError> {
+        let path = dir.join(FILE_NAME);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Self::empty()),
+            Err(source) => return Err(CheckpointError::Read { path, source }),
+        };
+        Self::decode(&bytes).map_err(|source| CheckpointError::Corrupt { path, source })
+    }
+
+    fn encode<W: io::Write>(&self, e: &mut Encoder<W>) -> io::Result<()> {
+        e.bytes(MAGIC)?;
+        e.u64(self.epoch)?;
+        e.u64(self.offsets.len() as u64)?;
+        for ((source, partition), offset) in &self.offsets {
+            e.str(source)?;
+            e.i32(*partition)?;
+            e.i64(*offset)?;
+        }
+        let c = &self.counters;
+        for v in [c.consumed, c.applied, c.duplicates, c.key_mismatches] {
+            e.u64(v)?;
+        }
+        for kind in RejectKind::ALL {
+            e.u64(c.dead_lettered.get(&kind).copied().unwrap_or(0))?;
+        }
+        for list in [&self.manifest.publish, &self.manifest.delete] {
+            e.u64(list.len() as u64)?;
+            for p in list {
+                e.str(p)?;
+            }
+        }
+        encode_members(&self.members, e)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, Corrupt> {
+        let mut d = Decoder::new(bytes)?;
+        if d.bytes(8)? != MAGIC {
+            return Err(Corrupt("not a memberflow checkpoint (bad magic)".into()));
+        }
+        let epoch = d.u64()?;
+        let mut offsets = Offsets::new();
+        for _ in 0..d.len()? {
+            let source = d.str()?.to_string();
+            let partition = d.i32()?;
+            offsets.insert((source, partition), d.i64()?);
+        }
+        let mut counters = Counters {
+            consumed: d.u64()?,
+            applied: d.u64()?,
+            duplicates: d.u64()?,
+            key_mismatches: d.u64()?,
+            ..Default::default()
+        };
+        for kind in RejectKind::ALL {
+            let n = d.u64()?;
+            if n > 0 {
+                counters.dead_lettered.insert(kind, n);
+            }
+        }
+        let mut lists = [Vec::new(), Vec::new()];
+        for list in &mut lists {
+            for _ in 0..d.len()? {
+                list.push(d.str()?.to_string());
+            }
+        }
+        let [publish, delete] = lists;
+        let members = decode_members(&mut d)?;
+        if !d.at_end() {
+            return Err(Corrupt("trailing bytes after the member state".into()));
+        }
+        Ok(Self { epoch, offsets, counters, manifest: Manifest { publish, delete }, members })
+    }
+}
+
+fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Result<()> {
+    e.i32(m.window_floor)?;
+    e.i32(m.as_of_high)?;
+    for interner in [&m.ids, &m.stores] {
+        e.u64(interner.len() as u64)?;
+        for s in interner.iter() {
+            e.str(s)?;
+        }
+    }
+    for col in [&m.signed_up_at, &m.first_purchase, &m.last_purchase, &m.newest_event, &m.updated_at] {
+        e.i64s(col)?;
+    }
+    e.u32s(&m.purchases_total)?;
+    e.u32s(&m.last_store)?;
+    let mut buf = Vec::with_capacity(1 << 16);
+    for i in 0..m.len() {
+        buf.clear();
+        buf.extend_from_slice(&(m.window[i].len() as u32).to_le_bytes());
+        for b in &m.window[i] {
+            buf.extend_from_slice(&b.day.to_le_bytes());
+            buf.extend_from_slice(&b.purchases.to_le_bytes());
+            buf.extend_from_slice(&b.net.to_le_bytes());
+        }
+        buf.extend_from_slice(&(m.store_days[i].len() as u32).to_le_bytes());
+        for s in &m.store_days[i] {
+            buf.extend_from_slice(&s.store.to_le_bytes());
+            buf.extend_from_slice(&s.day.to_le_bytes());
+        }
+        buf.extend_from_slice(&(m.seen[i].0.len() as u32).to_le_bytes());
+        for s in &m.seen[i].0 {
+            buf.extend_from_slice(&s.id_hash.to_le_bytes());
+            buf.extend_from_slice(&s.content.to_le_bytes());
+            buf.extend_from_slice(&s.day.to_le_bytes());
+        }
+        e.bytes(&buf)?;
+        if i == m.len() / 2 {
+            e.flush()?;
+            crash::point("mid_checkpoint");
+        }
+    }
+    let profiles: Vec<(usize, &Profile)> =
+        m.profile.iter().enumerate().filter_map(|(i, p)| p.as_deref().map(|p| (i, p))).collect();
+    e.u64(profiles.len() as u64)?;
+    for (i, p) in profiles {
+        e.u64(i as u64)?;
+        e.u64(p.attrs.len() as u64)?;
+        for (k, v, t) in &p.attrs {
+            e.str(k)?;
+            e.str(v)?;
+            e.i64(*t)?;
+        }
+    }
+    Ok(())
+}
+
+fn decode_members(d: &mut Decoder<'_>) -> Result<MemberTable, Corrupt> {
+    let mut m = MemberTable::new();
+    m.window_floor = d.i32()?;
+    m.as_of_high = d.i32()?;
+    for interner in [&mut m.ids, &mut m.stores] {
+        for _ in 0..d.len()? {
+            interner.intern(d.str()?);
+        }
+    }
+    let n = m.ids.len();
+    m.signed_up_at = d.i64s()?;
+    m.first_purchase = d.i64s()?;
+    m.last_purchase = d.i64s()?;
+    m.newest_event = d.i64s()?;
+    m.updated_at = d.i64s()?;
+    m.purchases_total = d.u32s()?;
+    m.last_store = d.u32s()?;
+    let lens = [&m.signed_up_at.len(), &m.first_purchase.len(), &m.last_purchase.len(), &m.newest_event.len()];
+    if lens.iter().any(|&&l| l != n) || m.purchases_total.len() != n || m.last_store.len() != n {
+        return Err(Corrupt("member columns disagree in length".into()));
+    }
+    m.window.reserve_exact(n);
+    m.store_days.reserve_exact(n);
+    m.seen.reserve_exact(n);
+    for _ in 0..n {
+        let k = d.u32()? as usize;
+        let raw = d.bytes(k * 16)?;
+        m.window.push(
+            raw.chunks_exact(16)
+                .map(|c| DayBucket {
+                    day: i32::from_le_bytes(c[0..4].try_into().unwrap()),
+                    purchases: u32::from_le_bytes(c[4..8].try_into().unwrap()),
+                    net: i64::from_le_bytes(c[8..16].try_into().unwrap()),
+                })
+                .collect(),
+        );
+        let k = d.u32()? as usize;
+        let raw = d.bytes(k * 8)?;
+        m.store_days.push(
+            raw.chunks_exact(8)
+                .map(|c| StoreDay {
+                    store: u32::from_le_bytes(c[0..4].try_into().unwrap()),
+                    day: i32::from_le_bytes(c[4..8].try_into().unwrap()),
+                })
+                .collect(),
+        );
+        let k = d.u32()? as usize;
+        let raw = d.bytes(k * 16)?;
+        m.seen.push(SeenIds(
+            raw.chunks_exact(16)
+                .map(|c| Seen {
+                    id_hash: u64::from_le_bytes(c[0..8].try_into().unwrap()),
+                    content: u32::from_le_bytes(c[8..12].try_into().unwrap()),
+                    day: i32::from_le_bytes(c[12..16].try_into().unwrap()),
+                })
+                .collect(),
+        ));
+    }
+    m.profile = vec![None; n];
+    for _ in 0..d.len()? {
+        let i = d.u64()? as usize;
+        if i >= n {
+            return Err(Corrupt(format!("profile of member #{i} beyond {n} members")));
+        }
+        let mut p = Profile::default();
+        for _ in 0..d.len()? {
+            let (k, v, t) = (d.str()?.into(), d.str()?.into(), d.i64()?);
+            p.attrs.push((k, v, t));
+        }
+        m.profile[i] = Some(Box::new(p));
+    }
+    Ok(m)
+}

@@ -1,0 +1,161 @@
+//! A small binary encoding for checkpoints: little-endian, length-prefixed, checksummed.
+
+use std::io::{self, Write};
+
+use xxhash_rust::xxh3::Xxh3;
+
+/// Writes values and hashes every byte, for the trailing checksum.
+pub struct Encoder<W: Write> {
+    out: W,
+    hash: Xxh3,
+    pub written: u64,
+}
+
+impl<W: Write> Encoder<W> {
+    pub fn new(out: W) -> Self {
+        Self { out, hash: Xxh3::new(), written: 0 }
+    }
+
+    pub fn bytes(&mut self, b: &[u8]) -> io::Result<()> {
+        self.hash.update(b);
+        self.written += b.len() as u64;
+        self.out.write_all(b)
+    }
+
+    pub fn u64(&mut self, v: u64) -> io::Result<()> {
+        self.bytes(&v.to_le_bytes())
+    }
+
+    pub fn i64(&mut self, v: i64) -> io::Result<()> {
+        self.bytes(&v.to_le_bytes())
+    }
+
+    pub fn i32(&mut self, v: i32) -> io::Result<()> {
+        self.bytes(&v.to_le_bytes())
+    }
+
+    pub fn str(&mut self, s: &str) -> io::Result<()> {
+        self.blob(s.as_bytes())
+    }
+
+    pub fn blob(&mut self, b: &[u8]) -> io::Result<()> {
+        self.u64(b.len() as u64)?;
+        self.bytes(b)
+    }
+
+    pub fn i64s(&mut self, v: &[i64]) -> io::Result<()> {
+        self.u64(v.len() as u64)?;
+        let mut buf = Vec::with_capacity(v.len().min(1 << 16) * 8);
+        for chunk in v.chunks(1 << 16) {
+            buf.clear();
+            chunk.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes()));
+            self.bytes(&buf)?;
+        }
+        Ok(())
+    }
+
+    pub fn u32s(&mut self, v: &[u32]) -> io::Result<()> {
+        self.u64(v.len() as u64)?;
+        let mut buf = Vec::with_capacity(v.len().min(1 << 16) * 4);
+        for chunk in v.chunks(1 << 16) {
+            buf.clear();
+            chunk.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes()));
+            self.bytes(&buf)?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// Writes the checksum of everything so far and returns the writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        let sum = self.hash.digest();
+        self.out.write_all(&sum.to_le_bytes())?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// Reads what [`Encoder`] wrote; every read checks bounds.
+pub struct Decoder<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("checkpoint is corrupt: {0}")]
+pub struct Corrupt(pub String);
+
+impl<'a> Decoder<'a> {
+    /// Verifies the trailing checksum.
+    pub fn new(file: &'a [u8]) -> Result<Self, Corrupt> {
+        if file.len() < 8 {
+            return Err(Corrupt("file is shorter than its checksum".into()));
+        }
+        let (body, sum) = file.split_at(file.len() - 8);
+        let expected = u64::from_le_bytes(sum.try_into().unwrap());
+        if xxhash_rust::xxh3::xxh3_64(body) != expected {
+            return Err(Corrupt("checksum mismatch (a torn or damaged write)".into()));
+        }
+        Ok(Self { buf: body, pos: 0 })
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], Corrupt> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
+        let end = end.ok_or_else(|| Corrupt(format!("truncated at byte {}", self.pos)))?;
+        let out = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    pub fn u32(&mut self) -> Result<u32, Corrupt> {
+        Ok(u32::from_le_bytes(self.bytes(4)?.try_into().unwrap()))
+    }
+
+    pub fn u64(&mut self) -> Result<u64, Corrupt> {
+        Ok(u64::from_le_bytes(self.bytes(8)?.try_into().unwrap()))
+    }
+
+    pub fn i64(&mut self) -> Result<i64, Corrupt> {
+        Ok(i64::from_le_bytes(self.bytes(8)?.try_into().unwrap()))
+    }
+
+    pub fn i32(&mut self) -> Result<i32, Corrupt> {
+        Ok(i32::from_le_bytes(self.bytes(4)?.try_into().unwrap()))
+    }
+
+    pub fn len(&mut self) -> Result<usize, Corrupt> {
+        let n = self.u64()? as usize;
+        if n > self.buf.len() - self.pos {
+            return Err(Corrupt(format!("length {n} at byte {} exceeds the file", self.pos)));
+        }
+        Ok(n)
+    }
+
+    pub fn blob(&mut self) -> Result<&'a [u8], Corrupt> {
+        let n = self.len()?;
+        self.bytes(n)
+    }
+
+    pub fn str(&mut self) -> Result<&'a str, Corrupt> {
+        std::str::from_utf8(self.blob()?).map_err(|_| Corrupt(format!("invalid UTF-8 before byte {}", self.pos)))
+    }
+
+    pub fn i64s(&mut self) -> Result<Vec<i64>, Corrupt> {
+        let n = self.len()?;
+        let raw = self.bytes(n * 8)?;
+        Ok(raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect())
+    }
+
+    pub fn u32s(&mut self) -> Result<Vec<u32>, Corrupt> {
+        let n = self.len()?;
+        let raw = self.bytes(n * 4)?;
+        Ok(raw.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect())
+    }
+
+    pub fn at_end(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+}

@@ -1,0 +1,17 @@
+//! Member state, the pure fold over events, and its checkpoint.
+
+pub mod calendar;
+pub mod checkpoint;
+mod codec;
+pub mod counters;
+pub mod dedup;
+pub mod interner;
+pub mod members;
+
+#[cfg(test)]
+mod tests;
+
+pub use calendar::{BusinessCalendar, Day};
+pub use checkpoint::{Checkpoint, Manifest, Offsets};
+pub use counters::Counters;
+pub use members::{Applied, MemberTable, StateRules};

@@ -1,0 +1,172 @@
+//! The fold on hand-built cases: windows' edges, refunds, late and duplicate events,
+//! members without purchases, and order independence.
+
+use chrono::NaiveDate;
+use proptest::prelude::*;
+
+use super::calendar::{date_to_day, BusinessCalendar};
+use super::members::{Applied, MemberTable, StateRules};
+use super::Checkpoint;
+use crate::event::{decode, DecodeLimits, RejectKind};
+
+const RULES: StateRules = StateRules { window_days: 365, dedup_horizon_days: 400 };
+const LIMITS: DecodeLimits = DecodeLimits { max_message_bytes: 65536, min_time: 0, max_time: i64::MAX };
+
+fn ev(id: &str, kind: &str, member: &str, at: &str, store: Option<&str>, amount: Option<&str>) -> String {
+    let mut s = format!(r#"{{"event_id":"{id}","type":"{kind}","member_id":"{member}","occurred_at":"{at}""#);
+    if let Some(st) = store {
+        s += &format!(r#","store_id":"{st}""#);
+    }
+    if let Some(a) = amount {
+        s += &format!(r#","amount":"{a}","order_id":"o-{id}""#);
+    }
+    s + "}"
+}
+
+fn apply(table: &mut MemberTable, cal: &BusinessCalendar, text: &str) -> Applied {
+    let e = decode(text.as_bytes(), &LIMITS).unwrap();
+    table.apply(&e, cal.day(e.occurred_at), &RULES, 0)
+}
+
+fn day(s: &str) -> i32 {
+    date_to_day(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+}
+
+fn derive(table: &MemberTable, cal: &BusinessCalendar, member: &str, as_of: &str) -> super::members::Derived {
+    let m = table.ids.find(member).unwrap() as usize;
+    let last = (table.last_purchase[m] != super::members::NONE).then(|| cal.day(table.last_purchase[m]));
+    table.derive(m, day(as_of), RULES.window_days, last)
+}
+
+#[test]
+fn window_edges_refunds_and_recency() {
+    let cal = BusinessCalendar::new(chrono_tz::Tz::UTC);
+    let mut t = MemberTable::new();
+    // As of 2025-12-31 the window is 2025-01-01 ..= 2025-12-31.
+    apply(&mut t, &cal, &ev("a", "purchase", "m", "2024-12-31T23:59:59Z", Some("s1"), Some("100")));
+    apply(&mut t, &cal, &ev("b", "purchase", "m", "2025-01-01T00:00:00Z", Some("s2"), Some("10.50")));
+    apply(&mut t, &cal, &ev("c", "purchase", "m", "2025-12-31T23:59:59Z", Some("s2"), Some("5")));
+    apply(&mut t, &cal, &ev("d", "refund", "m", "2025-06-01T00:00:00Z", None, Some("3.25")));
+    apply(&mut t, &cal, &ev("e", "purchase", "m", "2026-01-01T00:00:00Z", Some("s3"), Some("7")));
+    let d = derive(&t, &cal, "m", "2025-12-31");
+    assert_eq!(d.frequency, 2);
+    assert_eq!(d.monetary, 1050 + 500 - 325);
+    // Literal definition: recency counts from the last purchase ever (here after as-of).
+    assert_eq!(d.recency_days, Some(-1));
+    assert_eq!(t.purchases_total[0], 4);
+    let d = derive(&t, &cal, "m", "2026-01-01");
+    assert_eq!((d.frequency, d.monetary, d.stores_in_window, d.recency_days), (3, 1050 + 500 - 325 + 700, 2, Some(0)));
+}
+
+#[test]
+fn as_of_alone_moves_the_numbers() {
+    let cal = BusinessCalendar::new(chrono_tz::Tz::UTC);
+    let mut t = MemberTable::new();
+    apply(&mut t, &cal, &ev("a", "purchase", "m", "2025-03-01T12:00:00Z", Some("s1"), Some("20")));
+    assert_eq!(derive(&t, &cal, "m", "2025-03-01").frequency, 1);
+    assert_eq!(derive(&t, &cal, "m", "2026-02-28").frequency, 1);
+    assert_eq!(derive(&t, &cal, "m", "2026-03-01").frequency, 0);
+    assert_eq!(derive(&t, &cal, "m", "2026-03-01").recency_days, Some(365));
+    t.advance_as_of(day("2026-03-01"), 365).unwrap();
+    assert!(t.window[0].is_empty(), "buckets that left every future window are dropped");
+    assert!(t.advance_as_of(day("2026-02-01"), 365).is_err(), "as-of never moves back");
+}
+
+#[test]
+fn business_time_zone_decides_the_day() {
+    let cal = BusinessCalendar::new("Asia/Shanghai".parse().unwrap());
+    let mut t = MemberTable::new();
+    // 2025-03-01T16:30Z is March 2nd 00:30 in Shanghai: outside a window ending March 1st.
+    apply(&mut t, &cal, &ev("a", "purchase", "m", "2025-03-01T16:30:00Z", Some("s1"), Some("20")));
+    assert_eq!(derive(&t, &cal, "m", "2025-03-01").frequency, 0);
+    assert_eq!(derive(&t, &cal, "m", "2025-03-02").frequency, 1);
+}
+
+#[test]
+fn members_without_purchases_and_profiles() {
+    let cal = BusinessCalendar::new(chrono_tz::Tz::UTC);
+    let mut t = MemberTable::new();
+    let signup = r#"{"event_id":"s","type":"signup","member_id":"n","occurred_at":"2025-01-01T00:00:00Z","attributes":{"city":"Hangzhou","birthday":"1990-05-01"}}"#;
+    let moved = r#"{"event_id":"p","type":"profile_updated","member_id":"n","occurred_at":"2025-02-01T00:00:00Z","attributes":{"city":"Shanghai"}}"#;
+    let stale = r#"{"event_id":"q","type":"profile_updated","member_id":"n","occurred_at":"2024-02-01T00:00:00Z","attributes":{"city":"Beijing"}}"#;
+    for text in [signup, moved, stale] {
+        assert!(matches!(apply(&mut t, &cal, text), Applied::New(_)));
+    }
+    let m = t.ids.find("n").unwrap() as usize;
+    assert_eq!(t.last_purchase[m], super::members::NONE);
+    assert_eq!(t.attributes_json(m).unwrap(), r#"{"birthday":"1990-05-01","city":"Shanghai"}"#);
+}
+
+#[test]
+fn duplicates_conflicts_and_the_horizon() {
+    let cal = BusinessCalendar::new(chrono_tz::Tz::UTC);
+    let mut t = MemberTable::new();
+    let first = ev("x", "purchase", "m", "2025-01-10T00:00:00Z", Some("s1"), Some("20"));
+    assert!(matches!(apply(&mut t, &cal, &first), Applied::New(_)));
+    assert_eq!(apply(&mut t, &cal, &first), Applied::Duplicate);
+    let other = ev("x", "purchase", "m", "2025-01-10T00:00:00Z", Some("s1"), Some("21"));
+    assert!(matches!(apply(&mut t, &cal, &other), Applied::Rejected(r) if r.kind == RejectKind::Conflict));
+    // 300 days later the copy is still recognised.
+    apply(&mut t, &cal, &ev("y", "purchase", "m", "2025-11-06T00:00:00Z", Some("s1"), Some("1")));
+    assert_eq!(apply(&mut t, &cal, &first), Applied::Duplicate);
+    // Beyond the horizon an event cannot be checked: quarantined.
+    apply(&mut t, &cal, &ev("z", "sign_in", "m", "2026-03-01T00:00:00Z", None, None));
+    let old = ev("w", "purchase", "m", "2025-01-11T00:00:00Z", Some("s1"), Some("5"));
+    assert!(matches!(apply(&mut t, &cal, &old), Applied::Rejected(r) if r.kind == RejectKind::BeyondDedupHorizon));
+    assert_eq!(t.purchases_total[0], 2);
+}
+
+#[test]
+fn checkpoint_round_trips_and_detects_damage() {
+    let cal = BusinessCalendar::new(chrono_tz::Tz::UTC);
+    let mut ckpt = Checkpoint::empty();
+    for i in 0..500 {
+        let text = ev(&format!("e{i}"), "purchase", &format!("m{}", i % 37), "2025-05-01T10:00:00Z", Some(&format!("s{}", i % 5)), Some("9.99"));
+        apply(&mut ckpt.members, &cal, &text);
+    }
+    apply(&mut ckpt.members, &cal, r#"{"event_id":"s","type":"signup","member_id":"m1","occurred_at":"2025-01-01T00:00:00Z","attributes":{"city":"X"}}"#);
+    ckpt.epoch = 7;
+    ckpt.offsets.insert(("t".into(), 3), 501);
+    ckpt.manifest.publish.push("events/dt=2025-05-01/part-0000000007.parquet".into());
+    let dir = tempfile::tempdir().unwrap();
+    ckpt.save(dir.path()).unwrap();
+    let back = Checkpoint::load(dir.path()).unwrap();
+    assert_eq!((back.epoch, &back.offsets, &back.manifest), (7, &ckpt.offsets, &ckpt.manifest));
+    for m in 0..37 {
+        let id = format!("m{m}");
+        assert_eq!(derive(&back.members, &cal, &id, "2025-06-01"), derive(&ckpt.members, &cal, &id, "2025-06-01"));
+    }
+    assert_eq!(back.members.seen, ckpt.members.seen);
+    assert_eq!(back.members.attributes_json(1), ckpt.members.attributes_json(1));
+    let path = dir.path().join(super::checkpoint::FILE_NAME);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    assert!(Checkpoint::load(dir.path()).unwrap_err().to_string().contains("checksum"));
+}
+
+proptest! {
+    /// Any order of the same events (within the horizon) gives the same member values.
+    #[test]
+    fn order_does_not_matter(order in Just((0..40usize).collect::<Vec<_>>()).prop_shuffle(), dup in 0..40usize) {
+        let cal = BusinessCalendar::new(chrono_tz::Tz::UTC);
+        let events: Vec<String> = (0..40).map(|i| {
+            let kind = if i % 7 == 3 { "refund" } else { "purchase" };
+            let at = format!("2025-{:02}-{:02}T{:02}:00:00Z", 1 + i % 12, 1 + i % 28, i % 24);
+            ev(&format!("e{i}"), kind, &format!("m{}", i % 3), &at, Some(&format!("s{}", i % 4)), Some(&format!("{}.{:02}", i * 3, i)))
+        }).collect();
+        let mut a = MemberTable::new();
+        let mut b = MemberTable::new();
+        for e in &events { apply(&mut a, &cal, e); }
+        for &i in &order { apply(&mut b, &cal, &events[i]); }
+        apply(&mut b, &cal, &events[dup]);
+        for m in ["m0", "m1", "m2"] {
+            prop_assert_eq!(derive(&a, &cal, m, "2025-12-31"), derive(&b, &cal, m, "2025-12-31"));
+            let (ia, ib) = (a.ids.find(m).unwrap() as usize, b.ids.find(m).unwrap() as usize);
+            prop_assert_eq!(a.first_purchase[ia], b.first_purchase[ib]);
+            prop_assert_eq!(a.last_purchase[ia], b.last_purchase[ib]);
+            prop_assert_eq!(a.purchases_total[ia], b.purchases_total[ib]);
+            prop_assert_eq!(a.last_store_id(ia), b.last_store_id(ib));
+        }
+    }
+}

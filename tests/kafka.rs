@@ -1,0 +1,149 @@
+//! `run` against a real broker process (tansu): caught-up runs checked against the fold,
+//! kill -9 of the pipeline and a broker restart mid-stream, a late duplicate.
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono_tz::Tz;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::ClientConfig;
+
+use crate::backfill::{check_against_fold, lines};
+use crate::support::{bin, generate_file, read_members, run_ok, Tansu};
+
+const GEN: [&str; 6] = ["--events", "30000", "--members", "1500", "--seed", "21"];
+
+fn produce_generated(brokers: &str, topic: &str, extra: &[&str]) {
+    let mut args = vec!["generate", "--topic", topic, "--brokers", brokers, "--partitions", "4", "--start", "2023-11-01", "--end", "2026-10-31", "--key-mismatch-rate", "0"];
+    args.extend_from_slice(&GEN);
+    args.extend_from_slice(extra);
+    run_ok(&args);
+}
+
+fn run_cmd(brokers: &str, topic: &str, data: &Path) -> std::process::Command {
+    let mut cmd = bin();
+    cmd.args([
+        "run", "--brokers", brokers, "--topics", topic, "--group-id", "test", "--data-dir", data.to_str().unwrap(),
+        "--until-caught-up", "--as-of", "2026-10-31", "--no-progress",
+    ])
+    .env("MEMBERFLOW__CHECKPOINT__INTERVAL", "300ms")
+    .env("MEMBERFLOW__KAFKA__DEAD_LETTER_TOPIC", format!("{topic}-dlq"))
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    cmd
+}
+
+fn expect_success(child: Child) {
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "run failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The same messages, as the fold's input.
+fn generated_lines(dir: &Path, extra: &[&str]) -> Vec<Vec<u8>> {
+    let file = dir.join("same.jsonl");
+    let mut args: Vec<&str> = vec!["--key-mismatch-rate", "0"];
+    args.extend_from_slice(extra);
+    generate_file(&file, 30_000, 1_500, 21, &args);
+    lines(&file)
+}
+
+fn topic_count(brokers: &str, topic: &str) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", "count").create().unwrap();
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let parts = md.topics()[0].partitions().len() as i32;
+    (0..parts).map(|p| {
+        let (lo, hi) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap();
+        hi - lo
+    }).sum()
+}
+
+#[test]
+fn run_until_caught_up_matches_the_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let tansu = Tansu::start(dir.path());
+    let brokers = tansu.brokers();
+    produce_generated(&brokers, "events-a", &["--malformed-rate", "0.01"]);
+    let data = dir.path().join("data");
+    expect_success(run_cmd(&brokers, "events-a", &data).spawn().unwrap());
+    let input = generated_lines(dir.path(), &["--malformed-rate", "0.01"]);
+    check_against_fold(&input, &data, Tz::UTC, 365);
+    // Every dead letter also reached the dead-letter topic.
+    let dead = crate::support::duckdb(&format!("SELECT count(*) FROM read_parquet('{}/dead_letters/*.parquet')", data.display()));
+    let dead: i64 = dead[0][0].parse().unwrap();
+    assert!(dead > 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while topic_count(&brokers, "events-a-dlq") < dead && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(topic_count(&brokers, "events-a-dlq") >= dead);
+}
+
+#[test]
+fn kill_9_mid_stream_then_restart_matches_the_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let tansu = Tansu::start(dir.path());
+    let brokers = tansu.brokers();
+    produce_generated(&brokers, "events-b", &[]);
+    let data = dir.path().join("data");
+    for _ in 0..2 {
+        let mut child = run_cmd(&brokers, "events-b", &data).stderr(Stdio::null()).spawn().unwrap();
+        // Wait for a checkpoint to exist, then kill -9 somewhere after it.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !data.join("checkpoint.bin").exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(350));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    expect_success(run_cmd(&brokers, "events-b", &data).spawn().unwrap());
+    check_against_fold(&generated_lines(dir.path(), &[]), &data, Tz::UTC, 365);
+}
+
+#[test]
+fn broker_restart_mid_stream_is_survived() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tansu = Tansu::start_persistent(dir.path());
+    let brokers = tansu.brokers();
+    produce_generated(&brokers, "events-c", &[]);
+    let data = dir.path().join("data");
+    let child = run_cmd(&brokers, "events-c", &data).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !data.join("checkpoint.bin").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    tansu.restart();
+    expect_success(child);
+    check_against_fold(&generated_lines(dir.path(), &[]), &data, Tz::UTC, 365);
+}
+
+#[test]
+fn a_duplicate_300_days_later_and_after_a_restart_is_applied_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let tansu = Tansu::start(dir.path());
+    let brokers = tansu.brokers();
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    let send = |body: &str| {
+        producer.send(BaseRecord::to("events-d").key("m-dup").payload(body)).map_err(|(e, _)| e).unwrap();
+        producer.flush(Duration::from_secs(10)).unwrap();
+    };
+    let first = r#"{"event_id":"pos-1","type":"purchase","member_id":"m-dup","occurred_at":"2025-12-01T10:00:00+08:00","store_id":"S001","order_id":"o1","amount":"88.80"}"#;
+    let later = r#"{"event_id":"pos-2","type":"purchase","member_id":"m-dup","occurred_at":"2026-09-27T10:00:00+08:00","store_id":"S002","order_id":"o2","amount":"11.20"}"#;
+    let mut create = ClientConfig::new();
+    create.set("bootstrap.servers", &brokers);
+    tokio::runtime::Runtime::new().unwrap().block_on(memberflow::generate::output::ensure_topic(&create, "events-d", 1)).unwrap();
+    send(first);
+    let data = dir.path().join("data");
+    expect_success(run_cmd(&brokers, "events-d", &data).spawn().unwrap());
+    send(later);
+    send(first); // the re-sent POS export, 300 days of event time later
+    expect_success(run_cmd(&brokers, "events-d", &data).spawn().unwrap());
+    let members = read_members(&data).0;
+    let m = &members["m-dup"];
+    assert_eq!(m.purchases_total, 2);
+    assert_eq!(m.monetary, Some(10_000));
+    assert_eq!(m.stores_in_window, Some(2));
+}
