@@ -33,7 +33,7 @@ pub async fn run(events: u64, data_dir: &Path) -> Result<()> {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &brokers);
     let started = Instant::now();
-    let tally = tokio::task::block_in_place(|| output::to_topic(Generator::new(gen), events, &client, TOPIC, "gzip", true))?;
+    let tally = tokio::task::block_in_place(|| output::to_topic(Generator::new(gen), events, &client, TOPIC, &output::ProducerSettings { compression: "gzip".into(), batch_records: 100_000 }, true))?;
     eprintln!("demo: produced {} messages in {:.1?}", tally.total, started.elapsed());
 
     let mut config = MemberflowConfig::default();

@@ -159,6 +159,9 @@ struct GenerateArgs {
     /// Producer compression for --topic (none, gzip, snappy, lz4, zstd).
     #[arg(long, default_value = "zstd")]
     compression: String,
+    /// Most records per producer batch for --topic (librdkafka batch.num.messages).
+    #[arg(long, default_value_t = 100_000)]
+    batch_records: u32,
 }
 
 #[derive(Args)]
@@ -284,8 +287,8 @@ async fn generate(a: GenerateArgs) -> Result<()> {
         (None, Some(topic)) => {
             let mut client = rdkafka::ClientConfig::new();
             client.set("bootstrap.servers", &a.brokers);
-            output::ensure_topic(&client, topic, a.partitions).await.with_context(|| format!("creating topic {topic}"))?;
-            tokio::task::block_in_place(|| output::to_topic(generator, a.events, &client, topic, &a.compression, true))?
+            kafka::ensure_topic(&client, topic, a.partitions).await.with_context(|| format!("creating topic {topic}"))?;
+            tokio::task::block_in_place(|| output::to_topic(generator, a.events, &client, topic, &output::ProducerSettings { compression: a.compression.clone(), batch_records: a.batch_records }, true))?
         }
         (None, None) => bail!("say where the events go: --out FILE or --topic TOPIC"),
     };

@@ -103,6 +103,7 @@ pub struct Engine {
     events: EventsBuffer,
     dead: Vec<DeadLetter>,
     since_checkpoint: u64,
+    offset_jumps: u64,
     last_checkpoint: Instant,
     last_members: Option<Instant>,
     /// Per-stage timing, only when asked for (it costs clock reads).
@@ -149,6 +150,7 @@ impl Engine {
             events: EventsBuffer::default(),
             dead: Vec::new(),
             since_checkpoint: 0,
+            offset_jumps: 0,
             last_checkpoint: Instant::now(),
             last_members: None,
             stage_times: None,
@@ -268,7 +270,25 @@ impl Engine {
     fn advance_position(&mut self, origin: Origin<'_>) {
         let next = origin.offset + 1;
         match self.positions.iter_mut().find(|(s, p, _)| *p == origin.partition && s == origin.source) {
-            Some(entry) => entry.2 = entry.2.max(next),
+            Some(entry) => {
+                if origin.offset != entry.2 {
+                    // Gaps are normal on compacted or transactional topics, and a rewind
+                    // means the source re-delivered (dedup absorbs it); either is worth a
+                    // line, since a broker that skips records loses data.
+                    self.offset_jumps += 1;
+                    if self.offset_jumps <= 10 || self.offset_jumps.is_power_of_two() {
+                        warn!(
+                            offset_jumps = self.offset_jumps,
+                            source = origin.source,
+                            partition = origin.partition,
+                            expected = entry.2,
+                            got = origin.offset,
+                            "offset jump (gap or re-delivery)"
+                        );
+                    }
+                }
+                entry.2 = entry.2.max(next)
+            }
             None => self.positions.push((origin.source.to_string(), origin.partition, next)),
         }
     }

@@ -7,8 +7,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
@@ -61,18 +59,11 @@ pub fn to_file(messages: impl Iterator<Item = GeneratedMessage>, total: u64, pat
     Ok(tally)
 }
 
-/// Creates `topic` with `partitions` partitions unless it exists.
-pub async fn ensure_topic(client: &ClientConfig, topic: &str, partitions: i32) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = client.create()?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    for result in admin.create_topics([&new], &options).await? {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => return Err(KafkaError::AdminOp(code)).inspect_err(|_| tracing::error!(topic = name, "create topic failed")),
-        }
-    }
-    Ok(())
+/// How the generator's producer batches.
+#[derive(Debug, Clone)]
+pub struct ProducerSettings {
+    pub compression: String,
+    pub batch_records: u32,
 }
 
 /// Produces every message with its key; waits until all are acknowledged.
@@ -81,15 +72,15 @@ pub fn to_topic(
     total: u64,
     client: &ClientConfig,
     topic: &str,
-    compression: &str,
+    settings: &ProducerSettings,
     progress: bool,
 ) -> Result<Tally, KafkaError> {
     let producer: ThreadedProducer<DefaultProducerContext> = client
         .clone()
-        .set("compression.type", compression)
-        .set("linger.ms", "100")
+        .set("compression.type", &settings.compression)
+        .set("linger.ms", if settings.batch_records > 1 { "100" } else { "0" })
         .set("batch.size", "1000000")
-        .set("batch.num.messages", "100000")
+        .set("batch.num.messages", settings.batch_records.to_string())
         .set("message.max.bytes", "2000000")
         .set("queue.buffering.max.messages", "1000000")
         .set("enable.idempotence", "true")

@@ -12,9 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{ClientConfig, ClientContext, Message as _, Offset, TopicPartitionList};
 use tracing::{error, info, warn};
 
@@ -41,6 +43,20 @@ pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
         config.set(k, v);
     }
     config
+}
+
+/// Creates `topic` with `partitions` partitions unless it exists.
+pub async fn ensure_topic(client: &ClientConfig, topic: &str, partitions: i32) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = client.create()?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for result in admin.create_topics([&new], &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => return Err(KafkaError::AdminOp(code)).inspect_err(|_| tracing::error!(topic = name, "create topic failed")),
+        }
+    }
+    Ok(())
 }
 
 pub type Positions = Arc<Mutex<HashMap<(String, i32), i64>>>;
@@ -117,6 +133,7 @@ pub async fn run(engine: &mut Engine, options: &RunOptions) -> Result<(), KafkaS
     let mut dlq: Box<dyn DeadLetterSink> = if kafka.dead_letter_topic.is_empty() {
         Box::new(TableOnly)
     } else {
+        ensure_topic(&client_config(&kafka), &kafka.dead_letter_topic, 1).await?;
         Box::new(DeadLetterTopic::new(&client_config(&kafka), &kafka.dead_letter_topic)?)
     };
     let stop = shutdown_flag();

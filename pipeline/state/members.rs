@@ -2,7 +2,8 @@
 //! and the pure fold that applies one event to it.
 //!
 //! Memory per member is bounded: purchases are kept as one bucket per calendar day inside
-//! the window, stores as one entry per store inside the window, ids in an arena.
+//! the window, stores as one entry per store and purchase day inside the window, ids in
+//! an arena.
 
 use serde_json::value::RawValue;
 
@@ -25,8 +26,8 @@ pub struct DayBucket {
     pub net: i64,
 }
 
-/// The latest purchase day of a member at one store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A day on which a member bought at a store (one entry per store and day in the window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct StoreDay {
     pub store: u32,
     pub day: Day,
@@ -193,9 +194,9 @@ impl MemberTable {
         self.add_to_day(i, day, 1, event.amount.map_or(0, |a| a.0));
         if let (Some(store), true) = (store, day > self.window_floor) {
             let days = &mut self.store_days[i];
-            match days.iter_mut().find(|s| s.store == store) {
-                Some(s) => s.day = s.day.max(day),
-                None => days.push(StoreDay { store, day }),
+            let entry = StoreDay { store, day };
+            if let Err(k) = days.binary_search(&entry) {
+                days.insert(k, entry);
             }
         }
     }
@@ -275,12 +276,16 @@ impl MemberTable {
             frequency += b.purchases;
             monetary += b.net;
         }
-        Derived {
-            recency_days: last_purchase_day.map(|d| as_of - d),
-            frequency,
-            monetary,
-            stores_in_window: self.store_days[m].iter().filter(|s| inside(s.day)).count() as u32,
+        // Entries are sorted by store: count the stores with at least one day inside.
+        let mut stores_in_window = 0;
+        let mut last_counted = None;
+        for s in self.store_days[m].iter().filter(|s| inside(s.day)) {
+            if last_counted != Some(s.store) {
+                stores_in_window += 1;
+                last_counted = Some(s.store);
+            }
         }
+        Derived { recency_days: last_purchase_day.map(|d| as_of - d), frequency, monetary, stores_in_window }
     }
 
     pub fn last_store_id(&self, m: usize) -> Option<&str> {

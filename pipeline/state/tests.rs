@@ -54,8 +54,9 @@ fn window_edges_refunds_and_recency() {
     // Literal definition: recency counts from the last purchase ever (here after as-of).
     assert_eq!(d.recency_days, Some(-1));
     assert_eq!(t.purchases_total[0], 4);
+    // A day later 2025-01-01 has left the window (2025-01-02 ..= 2026-01-01).
     let d = derive(&t, &cal, "m", "2026-01-01");
-    assert_eq!((d.frequency, d.monetary, d.stores_in_window, d.recency_days), (3, 1050 + 500 - 325 + 700, 2, Some(0)));
+    assert_eq!((d.frequency, d.monetary, d.stores_in_window, d.recency_days), (2, 500 - 325 + 700, 2, Some(0)));
 }
 
 #[test]
