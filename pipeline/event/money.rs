@@ -52,27 +52,32 @@ pub fn parse_money(text: &str) -> Result<Money, String> {
     if !(-40..=40).contains(&exponent) {
         return Err(format!("{text:?} is out of range"));
     }
-    // value = digits * 10^(exponent - frac_len); we want value * 100 exactly.
-    let digits = format!("{int_part}{frac_part}");
-    let digits = digits.trim_start_matches('0');
+    // value = digits * 10^(exponent - frac_len); we want value * 100 exactly. Walk the
+    // digits (integer part, then fraction) without allocating.
     let shift = exponent - frac_part.len() as i32 + MONEY_SCALE as i32;
-    let (digits, shift) = if shift < 0 {
-        let cut = (-shift) as usize;
-        let keep = digits.len().saturating_sub(cut);
-        if digits[keep..].bytes().any(|b| b != b'0') {
+    let digits = int_part.bytes().chain(frac_part.bytes());
+    let total = int_part.len() + frac_part.len();
+    // With a negative shift the last `-shift` digits are below the scale: they must be 0.
+    let keep = if shift < 0 { total.saturating_sub((-shift) as usize) } else { total };
+    let mut value: i128 = 0;
+    for (i, d) in digits.enumerate() {
+        let d = (d - b'0') as i128;
+        if i < keep {
+            value = value * 10 + d;
+            if value > MAX_MINOR {
+                return Err(format!("{text:?} is out of range"));
+            }
+        } else if d != 0 {
             return Err(format!("{text:?} has more than {MONEY_SCALE} decimal places"));
         }
-        (&digits[..keep], 0)
-    } else {
-        (digits, shift)
-    };
-    if digits.len() as i32 + shift > 18 {
-        return Err(format!("{text:?} is out of range"));
     }
-    let mut value: i128 = if digits.is_empty() { 0 } else { digits.parse().map_err(|_| bad())? };
-    value *= 10i128.pow(shift as u32);
-    if value > MAX_MINOR {
-        return Err(format!("{text:?} is out of range"));
+    if shift > 0 {
+        for _ in 0..shift {
+            value *= 10;
+            if value > MAX_MINOR {
+                return Err(format!("{text:?} is out of range"));
+            }
+        }
     }
     Ok(Money(if negative { -(value as i64) } else { value as i64 }))
 }

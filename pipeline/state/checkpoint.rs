@@ -173,8 +173,8 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
             buf.extend_from_slice(&s.store.to_le_bytes());
             buf.extend_from_slice(&s.day.to_le_bytes());
         }
-        buf.extend_from_slice(&(m.seen[i].0.len() as u32).to_le_bytes());
-        for s in &m.seen[i].0 {
+        buf.extend_from_slice(&(m.seen[i].len() as u32).to_le_bytes());
+        for s in m.seen[i].iter() {
             buf.extend_from_slice(&s.id_hash.to_le_bytes());
             buf.extend_from_slice(&s.content.to_le_bytes());
             buf.extend_from_slice(&s.day.to_le_bytes());
@@ -248,7 +248,7 @@ fn decode_members(d: &mut Decoder<'_>) -> Result<MemberTable, Corrupt> {
         );
         let k = d.u32()? as usize;
         let raw = d.bytes(k * 16)?;
-        m.seen.push(SeenIds(
+        m.seen.push(SeenIds::restore(
             raw.chunks_exact(16)
                 .map(|c| Seen {
                     id_hash: u64::from_le_bytes(c[0..8].try_into().unwrap()),

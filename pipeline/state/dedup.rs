@@ -1,7 +1,12 @@
 //! Per-member memory of applied `event_id`s, bounded by the dedup horizon.
+//!
+//! Most members have a few dozen events in the horizon: a small unsorted list scanned
+//! linearly. Heavy buyers switch to a hash table, so an event costs O(1) for them too.
+
+use hashbrown::HashTable;
 
 /// One remembered event: 16 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Seen {
     pub id_hash: u64,
     /// Low 32 bits of the event's content hash: same id + other content = conflict.
@@ -18,32 +23,97 @@ pub enum Verdict {
     Conflict,
 }
 
-/// The remembered ids of one member, sorted by `id_hash`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SeenIds(pub Vec<Seen>);
+/// Up to this many entries stay in the linear list.
+const SMALL: usize = 32;
+
+#[derive(Debug, Clone)]
+struct Large {
+    table: HashTable<Seen>,
+    /// Forget what left the horizon when the table reaches this size.
+    prune_at: usize,
+}
+
+/// The remembered ids of one member.
+#[derive(Debug, Clone, Default)]
+pub struct SeenIds {
+    small: Vec<Seen>,
+    large: Option<Box<Large>>,
+}
+
+fn verdict(found: &Seen, content: u32) -> Verdict {
+    if found.content == content {
+        Verdict::Duplicate
+    } else {
+        Verdict::Conflict
+    }
+}
 
 impl SeenIds {
-    /// Looks the event up and remembers it when new. `forget_before` is the first day still
-    /// inside the horizon: older entries are dropped when the list would otherwise grow.
-    pub fn check_and_insert(&mut self, id_hash: u64, content: u32, day: i32, forget_before: i32) -> Verdict {
-        match self.0.binary_search_by_key(&id_hash, |s| s.id_hash) {
-            Ok(i) if self.0[i].content == content => Verdict::Duplicate,
-            Ok(_) => Verdict::Conflict,
-            Err(i) => {
-                if self.0.len() == self.0.capacity() && self.0.iter().any(|s| s.day < forget_before) {
-                    self.0.retain(|s| s.day >= forget_before);
-                    let at = self.0.binary_search_by_key(&id_hash, |s| s.id_hash).unwrap_err();
-                    self.0.insert(at, Seen { id_hash, content, day });
-                } else {
-                    self.0.insert(i, Seen { id_hash, content, day });
-                }
-                Verdict::New
-            }
+    /// Rebuilds from checkpointed entries.
+    pub fn restore(entries: Vec<Seen>) -> Self {
+        if entries.len() <= SMALL {
+            return Self { small: entries, large: None };
         }
+        let mut table = HashTable::with_capacity(entries.len());
+        let prune_at = entries.len() * 2;
+        for s in entries {
+            table.insert_unique(s.id_hash, s, |s| s.id_hash);
+        }
+        Self { small: Vec::new(), large: Some(Box::new(Large { table, prune_at })) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.small.len() + self.large.as_ref().map_or(0, |l| l.table.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Seen> {
+        self.small.iter().chain(self.large.iter().flat_map(|l| l.table.iter()))
+    }
+
+    /// Looks the event up and remembers it when new. `forget_before` is the first day still
+    /// inside the horizon: older entries are dropped when the memory would otherwise grow.
+    pub fn check_and_insert(&mut self, id_hash: u64, content: u32, day: i32, forget_before: i32) -> Verdict {
+        let entry = Seen { id_hash, content, day };
+        if let Some(large) = self.large.as_mut() {
+            if let Some(found) = large.table.find(id_hash, |s| s.id_hash == id_hash) {
+                return verdict(found, content);
+            }
+            if large.table.len() >= large.prune_at {
+                large.table.retain(|s| s.day >= forget_before);
+                large.prune_at = (large.table.len() * 2).max(SMALL * 2);
+            }
+            large.table.insert_unique(id_hash, entry, |s| s.id_hash);
+            return Verdict::New;
+        }
+        if let Some(found) = self.small.iter().find(|s| s.id_hash == id_hash) {
+            return verdict(found, content);
+        }
+        if self.small.len() >= SMALL {
+            self.small.retain(|s| s.day >= forget_before);
+        }
+        self.small.push(entry);
+        if self.small.len() > SMALL {
+            *self = Self::restore(std::mem::take(&mut self.small));
+        }
+        Verdict::New
+    }
+
+    /// Entries sorted, for comparisons.
+    pub fn sorted(&self) -> Vec<Seen> {
+        let mut v: Vec<Seen> = self.iter().copied().collect();
+        v.sort();
+        v
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.0.capacity() * std::mem::size_of::<Seen>()
+        let entry = std::mem::size_of::<Seen>();
+        self.small.capacity() * entry
+            + self.large.as_ref().map_or(0, |l| std::mem::size_of::<Large>() + l.table.capacity() * (entry + 1))
     }
 }
 
@@ -58,14 +128,17 @@ mod tests {
         assert_eq!(seen.check_and_insert(7, 1, 100, 0), Verdict::Duplicate);
         assert_eq!(seen.check_and_insert(7, 2, 100, 0), Verdict::Conflict);
         for id in 0..100u64 {
-            seen.check_and_insert(1000 + id, 0, 500 + id as i32, 0);
+            assert_eq!(seen.check_and_insert(1000 + id, 0, 500 + id as i32, 0), Verdict::New);
         }
-        // Day 100 is now outside the horizon: the entry goes when the list next grows.
-        for id in 0..200u64 {
+        assert!(seen.large.is_some(), "a heavy member switches to the table");
+        assert_eq!(seen.check_and_insert(7, 1, 100, 0), Verdict::Duplicate);
+        // Day 100 is now outside the horizon: the entry goes when the memory next grows.
+        for id in 0..400u64 {
             seen.check_and_insert(5000 + id, 0, 700, 450);
         }
-        assert!(seen.0.iter().all(|s| s.id_hash != 7));
-        assert!(seen.0.windows(2).all(|w| w[0].id_hash < w[1].id_hash));
+        assert!(seen.iter().all(|s| s.id_hash != 7));
         assert_eq!(seen.check_and_insert(1050, 0, 550, 450), Verdict::Duplicate);
+        let restored = SeenIds::restore(seen.iter().copied().collect());
+        assert_eq!(restored.sorted(), seen.sorted());
     }
 }
