@@ -10,15 +10,6 @@ use chrono_tz::Tz;
 use crate::backfill::{check_against_fold, lines};
 use crate::support::{bin, duckdb, generate_file, read_members};
 
-const CRASH_POINTS: &[&str] = &[
-    "after_stage",
-    "before_dead_letter_produce",
-    "after_dead_letter_produce",
-    "mid_checkpoint",
-    "after_checkpoint",
-    "mid_publish",
-    "after_publish",
-];
 
 fn backfill_cmd(file: &Path, data: &Path) -> std::process::Command {
     let mut cmd = bin();
@@ -68,7 +59,7 @@ fn every_named_crash_point_recovers_exactly() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let want_members = read_members(&clean).0;
     let want_events = events_listing(&clean);
-    for point in CRASH_POINTS {
+    for point in memberflow::crash::POINTS {
         let data = dir.path().join(format!("crash-{point}"));
         let out = backfill_cmd(&file, &data).env("MEMBERFLOW_CRASH_AT", format!("{point}:2")).output().unwrap();
         assert!(!out.status.success(), "{point}: the crash point was not reached");

@@ -37,9 +37,9 @@ pub fn to_batch(
     let opt = |t: i64| (t != NONE).then_some(t);
     for m in range {
         member_id.append_value(table.ids.get(m as u32));
-        signed_up_at.append_option(opt(table.signed_up_at[m]));
-        first.append_option(opt(table.first_purchase[m]));
-        let last_purchase = opt(table.last_purchase[m]);
+        signed_up_at.append_option(opt(table.rows[m].signed_up_at));
+        first.append_option(opt(table.rows[m].first_purchase));
+        let last_purchase = opt(table.rows[m].last_purchase);
         last.append_option(last_purchase);
         let d = table.derive(m, as_of, window_days, last_purchase.map(|t| calendar.day(t)));
         recency.append_option(d.recency_days);
@@ -48,11 +48,11 @@ pub fn to_batch(
         frequency.append_option(buyer.then_some(d.frequency as i64));
         monetary.append_option(buyer.then_some(d.monetary as i128));
         stores.append_option(buyer.then_some(d.stores_in_window as i64));
-        total.append_value(table.purchases_total[m] as i64);
+        total.append_value(table.rows[m].purchases_total as i64);
         last_store.append_option(table.last_store_id(m));
         attributes.append_option(table.attributes_json(m));
         as_of_col.append_value(as_of);
-        updated_at.append_value(table.updated_at[m]);
+        updated_at.append_value(table.rows[m].updated_at);
     }
     RecordBatch::try_new(
         schema::members(),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::codec::{Corrupt, Decoder, Encoder};
 use super::counters::Counters;
 use super::dedup::{Seen, SeenIds};
-use super::members::{DayBucket, MemberTable, Profile, StoreDay};
+use super::members::{DayBucket, Member, MemberTable, Profile, StoreDay};
 use crate::crash;
 use crate::event::RejectKind;
 
@@ -154,27 +154,30 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
             e.str(s)?;
         }
     }
-    for col in [&m.signed_up_at, &m.first_purchase, &m.last_purchase, &m.newest_event, &m.updated_at] {
-        e.i64s(col)?;
+    // Scalars column by column (they compress and read back as columns).
+    let times: [fn(&Member) -> i64; 5] =
+        [|r| r.signed_up_at, |r| r.first_purchase, |r| r.last_purchase, |r| r.newest_event, |r| r.updated_at];
+    for get in times {
+        e.i64s(&m.rows.iter().map(get).collect::<Vec<_>>())?;
     }
-    e.u32s(&m.purchases_total)?;
-    e.u32s(&m.last_store)?;
+    e.u32s(&m.rows.iter().map(|r| r.purchases_total).collect::<Vec<_>>())?;
+    e.u32s(&m.rows.iter().map(|r| r.last_store).collect::<Vec<_>>())?;
     let mut buf = Vec::with_capacity(1 << 16);
     for i in 0..m.len() {
         buf.clear();
-        buf.extend_from_slice(&(m.window[i].len() as u32).to_le_bytes());
-        for b in &m.window[i] {
+        buf.extend_from_slice(&(m.rows[i].window.len() as u32).to_le_bytes());
+        for b in &m.rows[i].window {
             buf.extend_from_slice(&b.day.to_le_bytes());
             buf.extend_from_slice(&b.purchases.to_le_bytes());
             buf.extend_from_slice(&b.net.to_le_bytes());
         }
-        buf.extend_from_slice(&(m.store_days[i].len() as u32).to_le_bytes());
-        for s in &m.store_days[i] {
+        buf.extend_from_slice(&(m.rows[i].store_days.len() as u32).to_le_bytes());
+        for s in &m.rows[i].store_days {
             buf.extend_from_slice(&s.store.to_le_bytes());
             buf.extend_from_slice(&s.day.to_le_bytes());
         }
-        buf.extend_from_slice(&(m.seen[i].len() as u32).to_le_bytes());
-        for s in m.seen[i].iter() {
+        buf.extend_from_slice(&(m.rows[i].seen.len() as u32).to_le_bytes());
+        for s in m.rows[i].seen.iter() {
             buf.extend_from_slice(&s.id_hash.to_le_bytes());
             buf.extend_from_slice(&s.content.to_le_bytes());
             buf.extend_from_slice(&s.day.to_le_bytes());
@@ -186,7 +189,7 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
         }
     }
     let profiles: Vec<(usize, &Profile)> =
-        m.profile.iter().enumerate().filter_map(|(i, p)| p.as_deref().map(|p| (i, p))).collect();
+        m.rows.iter().enumerate().filter_map(|(i, r)| r.profile.as_deref().map(|p| (i, p))).collect();
     e.u64(profiles.len() as u64)?;
     for (i, p) in profiles {
         e.u64(i as u64)?;
@@ -210,45 +213,35 @@ fn decode_members(d: &mut Decoder<'_>) -> Result<MemberTable, Corrupt> {
         }
     }
     let n = m.ids.len();
-    m.signed_up_at = d.i64s()?;
-    m.first_purchase = d.i64s()?;
-    m.last_purchase = d.i64s()?;
-    m.newest_event = d.i64s()?;
-    m.updated_at = d.i64s()?;
-    m.purchases_total = d.u32s()?;
-    m.last_store = d.u32s()?;
-    let lens = [&m.signed_up_at.len(), &m.first_purchase.len(), &m.last_purchase.len(), &m.newest_event.len()];
-    if lens.iter().any(|&&l| l != n) || m.purchases_total.len() != n || m.last_store.len() != n {
+    let columns = [d.i64s()?, d.i64s()?, d.i64s()?, d.i64s()?, d.i64s()?];
+    let (totals, last_stores) = (d.u32s()?, d.u32s()?);
+    if columns.iter().any(|c| c.len() != n) || totals.len() != n || last_stores.len() != n {
         return Err(Corrupt("member columns disagree in length".into()));
     }
-    m.window.reserve_exact(n);
-    m.store_days.reserve_exact(n);
-    m.seen.reserve_exact(n);
-    for _ in 0..n {
+    m.rows.reserve_exact(n);
+    for i in 0..n {
         let k = d.u32()? as usize;
         let raw = d.bytes(k * 16)?;
-        m.window.push(
-            raw.chunks_exact(16)
-                .map(|c| DayBucket {
-                    day: i32::from_le_bytes(c[0..4].try_into().unwrap()),
-                    purchases: u32::from_le_bytes(c[4..8].try_into().unwrap()),
-                    net: i64::from_le_bytes(c[8..16].try_into().unwrap()),
-                })
-                .collect(),
-        );
+        let window = raw
+            .chunks_exact(16)
+            .map(|c| DayBucket {
+                day: i32::from_le_bytes(c[0..4].try_into().unwrap()),
+                purchases: u32::from_le_bytes(c[4..8].try_into().unwrap()),
+                net: i64::from_le_bytes(c[8..16].try_into().unwrap()),
+            })
+            .collect();
         let k = d.u32()? as usize;
         let raw = d.bytes(k * 8)?;
-        m.store_days.push(
-            raw.chunks_exact(8)
-                .map(|c| StoreDay {
-                    store: u32::from_le_bytes(c[0..4].try_into().unwrap()),
-                    day: i32::from_le_bytes(c[4..8].try_into().unwrap()),
-                })
-                .collect(),
-        );
+        let store_days = raw
+            .chunks_exact(8)
+            .map(|c| StoreDay {
+                store: u32::from_le_bytes(c[0..4].try_into().unwrap()),
+                day: i32::from_le_bytes(c[4..8].try_into().unwrap()),
+            })
+            .collect();
         let k = d.u32()? as usize;
         let raw = d.bytes(k * 16)?;
-        m.seen.push(SeenIds::restore(
+        let seen = SeenIds::restore(
             raw.chunks_exact(16)
                 .map(|c| Seen {
                     id_hash: u64::from_le_bytes(c[0..8].try_into().unwrap()),
@@ -256,9 +249,21 @@ fn decode_members(d: &mut Decoder<'_>) -> Result<MemberTable, Corrupt> {
                     day: i32::from_le_bytes(c[12..16].try_into().unwrap()),
                 })
                 .collect(),
-        ));
+        );
+        m.rows.push(Member {
+            signed_up_at: columns[0][i],
+            first_purchase: columns[1][i],
+            last_purchase: columns[2][i],
+            newest_event: columns[3][i],
+            updated_at: columns[4][i],
+            purchases_total: totals[i],
+            last_store: last_stores[i],
+            window,
+            store_days,
+            seen,
+            profile: None,
+        });
     }
-    m.profile = vec![None; n];
     for _ in 0..d.len()? {
         let i = d.u64()? as usize;
         if i >= n {
@@ -269,7 +274,7 @@ fn decode_members(d: &mut Decoder<'_>) -> Result<MemberTable, Corrupt> {
             let (k, v, t) = (d.str()?.into(), d.str()?.into(), d.i64()?);
             p.attrs.push((k, v, t));
         }
-        m.profile[i] = Some(Box::new(p));
+        m.rows[i].profile = Some(Box::new(p));
     }
     Ok(m)
 }

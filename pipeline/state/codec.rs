@@ -44,22 +44,20 @@ impl<W: Write> Encoder<W> {
     }
 
     pub fn i64s(&mut self, v: &[i64]) -> io::Result<()> {
-        self.u64(v.len() as u64)?;
-        let mut buf = Vec::with_capacity(v.len().min(1 << 16) * 8);
-        for chunk in v.chunks(1 << 16) {
-            buf.clear();
-            chunk.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes()));
-            self.bytes(&buf)?;
-        }
-        Ok(())
+        self.fixed(v, |x, buf| buf.extend_from_slice(&x.to_le_bytes()))
     }
 
     pub fn u32s(&mut self, v: &[u32]) -> io::Result<()> {
+        self.fixed(v, |x, buf| buf.extend_from_slice(&x.to_le_bytes()))
+    }
+
+    /// A length, then each value's fixed-size encoding, written in chunks.
+    fn fixed<T: Copy>(&mut self, v: &[T], put: impl Fn(T, &mut Vec<u8>)) -> io::Result<()> {
         self.u64(v.len() as u64)?;
-        let mut buf = Vec::with_capacity(v.len().min(1 << 16) * 4);
+        let mut buf = Vec::with_capacity(v.len().min(1 << 16) * std::mem::size_of::<T>());
         for chunk in v.chunks(1 << 16) {
             buf.clear();
-            chunk.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes()));
+            chunk.iter().for_each(|&x| put(x, &mut buf));
             self.bytes(&buf)?;
         }
         Ok(())

@@ -66,22 +66,48 @@ pub struct Derived {
     pub stores_in_window: u32,
 }
 
+/// One member's state. The scalar fields share a cache line and the list headers the next,
+/// so applying an event touches two adjacent lines plus the lists it changes.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub signed_up_at: i64,
+    pub first_purchase: i64,
+    pub last_purchase: i64,
+    pub newest_event: i64,
+    /// Ingest clock of the last change, microseconds.
+    pub updated_at: i64,
+    pub purchases_total: u32,
+    pub last_store: u32,
+    pub window: Vec<DayBucket>,
+    pub store_days: Vec<StoreDay>,
+    pub seen: SeenIds,
+    pub profile: Option<Box<Profile>>,
+}
+
+impl Default for Member {
+    fn default() -> Self {
+        Self {
+            signed_up_at: NONE,
+            first_purchase: NONE,
+            last_purchase: NONE,
+            newest_event: NONE,
+            updated_at: NONE,
+            purchases_total: 0,
+            last_store: NO_STORE,
+            window: Vec::new(),
+            store_days: Vec::new(),
+            seen: SeenIds::default(),
+            profile: None,
+        }
+    }
+}
+
+/// Every member, indexed by the dense number `ids` gives it.
 #[derive(Debug, Clone, Default)]
 pub struct MemberTable {
     pub ids: Interner,
     pub stores: Interner,
-    pub signed_up_at: Vec<i64>,
-    pub first_purchase: Vec<i64>,
-    pub last_purchase: Vec<i64>,
-    pub purchases_total: Vec<u32>,
-    pub last_store: Vec<u32>,
-    pub newest_event: Vec<i64>,
-    /// Ingest clock of the last change, microseconds.
-    pub updated_at: Vec<i64>,
-    pub window: Vec<Vec<DayBucket>>,
-    pub store_days: Vec<Vec<StoreDay>>,
-    pub profile: Vec<Option<Box<Profile>>>,
-    pub seen: Vec<SeenIds>,
+    pub rows: Vec<Member>,
     /// Days up to and including this one can no longer fall inside any window, because
     /// the as-of day only moves forward; their buckets are dropped.
     pub window_floor: Day,
@@ -105,17 +131,7 @@ impl MemberTable {
     fn member(&mut self, id: &str) -> u32 {
         let (m, added) = self.ids.intern(id);
         if added {
-            self.signed_up_at.push(NONE);
-            self.first_purchase.push(NONE);
-            self.last_purchase.push(NONE);
-            self.purchases_total.push(0);
-            self.last_store.push(NO_STORE);
-            self.newest_event.push(NONE);
-            self.updated_at.push(NONE);
-            self.window.push(Vec::new());
-            self.store_days.push(Vec::new());
-            self.profile.push(None);
-            self.seen.push(SeenIds::default());
+            self.rows.push(Member::default());
         }
         m
     }
@@ -124,7 +140,7 @@ impl MemberTable {
     pub fn apply(&mut self, event: &Event<'_>, day: Day, rules: &StateRules, now: i64) -> Applied {
         let m = self.member(&event.member_id);
         let i = m as usize;
-        let newest = self.newest_event[i];
+        let newest = self.rows[i].newest_event;
         let horizon_micros = rules.dedup_horizon_days as i64 * MICROS_PER_DAY;
         if newest != NONE && event.occurred_at < newest - horizon_micros {
             return Applied::Rejected(Rejection::new(
@@ -140,7 +156,7 @@ impl MemberTable {
         let content = event.content_hash() as u32;
         let newest_day = if newest == NONE { day } else { day.max((newest / MICROS_PER_DAY) as Day) };
         let forget_before = newest_day - rules.dedup_horizon_days - 2;
-        match self.seen[i].check_and_insert(id_hash, content, day, forget_before) {
+        match self.rows[i].seen.check_and_insert(id_hash, content, day, forget_before) {
             Verdict::Duplicate => return Applied::Duplicate,
             Verdict::Conflict => {
                 return Applied::Rejected(Rejection::new(
@@ -153,8 +169,8 @@ impl MemberTable {
             }
             Verdict::New => {}
         }
-        self.newest_event[i] = newest.max(event.occurred_at);
-        self.updated_at[i] = now;
+        self.rows[i].newest_event = newest.max(event.occurred_at);
+        self.rows[i].updated_at = now;
         match event.kind {
             EventType::Purchase => self.apply_purchase(i, event, day),
             EventType::Refund => {
@@ -163,7 +179,7 @@ impl MemberTable {
             }
             EventType::Signup | EventType::ProfileUpdated => {
                 if event.kind == EventType::Signup {
-                    let s = &mut self.signed_up_at[i];
+                    let s = &mut self.rows[i].signed_up_at;
                     if *s == NONE || event.occurred_at < *s {
                         *s = event.occurred_at;
                     }
@@ -179,21 +195,21 @@ impl MemberTable {
 
     fn apply_purchase(&mut self, i: usize, event: &Event<'_>, day: Day) {
         let t = event.occurred_at;
-        if self.first_purchase[i] == NONE || t < self.first_purchase[i] {
-            self.first_purchase[i] = t;
+        if self.rows[i].first_purchase == NONE || t < self.rows[i].first_purchase {
+            self.rows[i].first_purchase = t;
         }
         let store = event.store_id.as_deref().map(|s| self.stores.intern(s).0);
-        let last = self.last_purchase[i];
+        let last = self.rows[i].last_purchase;
         let later = last == NONE || t > last;
-        let tie_wins = t == last && self.store_name(store) > self.store_name(Some(self.last_store[i]));
+        let tie_wins = t == last && self.store_name(store) > self.store_name(Some(self.rows[i].last_store));
         if later || tie_wins {
-            self.last_purchase[i] = t;
-            self.last_store[i] = store.unwrap_or(NO_STORE);
+            self.rows[i].last_purchase = t;
+            self.rows[i].last_store = store.unwrap_or(NO_STORE);
         }
-        self.purchases_total[i] += 1;
+        self.rows[i].purchases_total += 1;
         self.add_to_day(i, day, 1, event.amount.map_or(0, |a| a.0));
         if let (Some(store), true) = (store, day > self.window_floor) {
-            let days = &mut self.store_days[i];
+            let days = &mut self.rows[i].store_days;
             let entry = StoreDay { store, day };
             if let Err(k) = days.binary_search(&entry) {
                 days.insert(k, entry);
@@ -209,7 +225,7 @@ impl MemberTable {
         if day <= self.window_floor {
             return;
         }
-        let buckets = &mut self.window[i];
+        let buckets = &mut self.rows[i].window;
         match buckets.binary_search_by_key(&day, |b| b.day) {
             Ok(k) => {
                 buckets[k].purchases += purchases;
@@ -225,7 +241,7 @@ impl MemberTable {
         else {
             return;
         };
-        let profile = self.profile[i].get_or_insert_with(Default::default);
+        let profile = self.rows[i].profile.get_or_insert_with(Default::default);
         for (key, value) in map {
             let value = value.to_string();
             match profile.attrs.iter_mut().find(|(k, _, _)| **k == *key) {
@@ -255,13 +271,13 @@ impl MemberTable {
         let floor = as_of - window_days;
         if floor > self.window_floor {
             self.window_floor = floor;
-            for buckets in &mut self.window {
-                if buckets.first().is_some_and(|b| b.day <= floor) {
-                    buckets.retain(|b| b.day > floor);
+            for row in &mut self.rows {
+                if row.window.first().is_some_and(|b| b.day <= floor) {
+                    row.window.retain(|b| b.day > floor);
                 }
-            }
-            for stores in &mut self.store_days {
-                stores.retain(|s| s.day > floor);
+                if row.store_days.iter().any(|s| s.day <= floor) {
+                    row.store_days.retain(|s| s.day > floor);
+                }
             }
         }
         Ok(())
@@ -272,14 +288,14 @@ impl MemberTable {
     pub fn derive(&self, m: usize, as_of: Day, window_days: i32, last_purchase_day: Option<Day>) -> Derived {
         let inside = |d: Day| as_of - window_days < d && d <= as_of;
         let (mut frequency, mut monetary) = (0u32, 0i64);
-        for b in self.window[m].iter().filter(|b| inside(b.day)) {
+        for b in self.rows[m].window.iter().filter(|b| inside(b.day)) {
             frequency += b.purchases;
             monetary += b.net;
         }
         // Entries are sorted by store: count the stores with at least one day inside.
         let mut stores_in_window = 0;
         let mut last_counted = None;
-        for s in self.store_days[m].iter().filter(|s| inside(s.day)) {
+        for s in self.rows[m].store_days.iter().filter(|s| inside(s.day)) {
             if last_counted != Some(s.store) {
                 stores_in_window += 1;
                 last_counted = Some(s.store);
@@ -289,12 +305,12 @@ impl MemberTable {
     }
 
     pub fn last_store_id(&self, m: usize) -> Option<&str> {
-        self.store_name(Some(self.last_store[m]))
+        self.store_name(Some(self.rows[m].last_store))
     }
 
     /// The profile as a JSON object (keys sorted), or `None` when nothing was ever set.
     pub fn attributes_json(&self, m: usize) -> Option<String> {
-        let profile = self.profile[m].as_ref()?;
+        let profile = self.rows[m].profile.as_ref()?;
         let mut out = String::from("{");
         for (n, (k, v, _)) in profile.attrs.iter().enumerate() {
             if n > 0 {
@@ -308,20 +324,19 @@ impl MemberTable {
         Some(out)
     }
 
-    /// Heap and column bytes of the base state and of the dedup memory, separately.
+    /// Bytes of the base state and of the dedup memory, separately: rows, list contents,
+    /// profiles and the id arenas (allocator overhead aside).
     pub fn memory_bytes(&self) -> (usize, usize) {
-        let n = self.len();
-        let columns = n * (8 * 5 + 4 * 2 + 3 * 24 + 8);
-        let window: usize = self.window.iter().map(|b| b.capacity() * 16).sum();
-        let stores: usize = self.store_days.iter().map(|s| s.capacity() * 8).sum();
-        let profiles: usize = self
-            .profile
-            .iter()
-            .flatten()
-            .map(|p| 24 + p.attrs.iter().map(|(k, v, _)| 40 + k.len() + v.len()).sum::<usize>())
-            .sum();
-        let base = columns + window + stores + profiles + self.ids.heap_bytes() + self.stores.heap_bytes();
-        let dedup = self.seen.iter().map(SeenIds::heap_bytes).sum();
-        (base, dedup)
+        let mut base = self.rows.capacity() * (std::mem::size_of::<Member>() - std::mem::size_of::<SeenIds>());
+        let mut dedup = self.rows.capacity() * std::mem::size_of::<SeenIds>();
+        for row in &self.rows {
+            base += row.window.capacity() * std::mem::size_of::<DayBucket>();
+            base += row.store_days.capacity() * std::mem::size_of::<StoreDay>();
+            base += row.profile.as_ref().map_or(0, |p| {
+                24 + p.attrs.iter().map(|(k, v, _)| 40 + k.len() + v.len()).sum::<usize>()
+            });
+            dedup += row.seen.heap_bytes();
+        }
+        (base + self.ids.heap_bytes() + self.stores.heap_bytes(), dedup)
     }
 }

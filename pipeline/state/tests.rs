@@ -34,7 +34,7 @@ fn day(s: &str) -> i32 {
 
 fn derive(table: &MemberTable, cal: &BusinessCalendar, member: &str, as_of: &str) -> super::members::Derived {
     let m = table.ids.find(member).unwrap() as usize;
-    let last = (table.last_purchase[m] != super::members::NONE).then(|| cal.day(table.last_purchase[m]));
+    let last = (table.rows[m].last_purchase != super::members::NONE).then(|| cal.day(table.rows[m].last_purchase));
     table.derive(m, day(as_of), RULES.window_days, last)
 }
 
@@ -53,7 +53,7 @@ fn window_edges_refunds_and_recency() {
     assert_eq!(d.monetary, 1050 + 500 - 325);
     // Literal definition: recency counts from the last purchase ever (here after as-of).
     assert_eq!(d.recency_days, Some(-1));
-    assert_eq!(t.purchases_total[0], 4);
+    assert_eq!(t.rows[0].purchases_total, 4);
     // A day later 2025-01-01 has left the window (2025-01-02 ..= 2026-01-01).
     let d = derive(&t, &cal, "m", "2026-01-01");
     assert_eq!((d.frequency, d.monetary, d.stores_in_window, d.recency_days), (2, 500 - 325 + 700, 2, Some(0)));
@@ -69,7 +69,7 @@ fn as_of_alone_moves_the_numbers() {
     assert_eq!(derive(&t, &cal, "m", "2026-03-01").frequency, 0);
     assert_eq!(derive(&t, &cal, "m", "2026-03-01").recency_days, Some(365));
     t.advance_as_of(day("2026-03-01"), 365).unwrap();
-    assert!(t.window[0].is_empty(), "buckets that left every future window are dropped");
+    assert!(t.rows[0].window.is_empty(), "buckets that left every future window are dropped");
     assert!(t.advance_as_of(day("2026-02-01"), 365).is_err(), "as-of never moves back");
 }
 
@@ -94,7 +94,7 @@ fn members_without_purchases_and_profiles() {
         assert!(matches!(apply(&mut t, &cal, text), Applied::New(_)));
     }
     let m = t.ids.find("n").unwrap() as usize;
-    assert_eq!(t.last_purchase[m], super::members::NONE);
+    assert_eq!(t.rows[m].last_purchase, super::members::NONE);
     assert_eq!(t.attributes_json(m).unwrap(), r#"{"birthday":"1990-05-01","city":"Shanghai"}"#);
 }
 
@@ -114,7 +114,7 @@ fn duplicates_conflicts_and_the_horizon() {
     apply(&mut t, &cal, &ev("z", "sign_in", "m", "2026-03-01T00:00:00Z", None, None));
     let old = ev("w", "purchase", "m", "2025-01-11T00:00:00Z", Some("s1"), Some("5"));
     assert!(matches!(apply(&mut t, &cal, &old), Applied::Rejected(r) if r.kind == RejectKind::BeyondDedupHorizon));
-    assert_eq!(t.purchases_total[0], 2);
+    assert_eq!(t.rows[0].purchases_total, 2);
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn checkpoint_round_trips_and_detects_damage() {
         let id = format!("m{m}");
         assert_eq!(derive(&back.members, &cal, &id, "2025-06-01"), derive(&ckpt.members, &cal, &id, "2025-06-01"));
     }
-    let sorted = |t: &MemberTable| t.seen.iter().map(|s| s.sorted()).collect::<Vec<_>>();
+    let sorted = |t: &MemberTable| t.rows.iter().map(|r| r.seen.sorted()).collect::<Vec<_>>();
     assert_eq!(sorted(&back.members), sorted(&ckpt.members));
     assert_eq!(back.members.attributes_json(1), ckpt.members.attributes_json(1));
     let path = dir.path().join(super::checkpoint::FILE_NAME);
@@ -165,9 +165,9 @@ proptest! {
         for m in ["m0", "m1", "m2"] {
             prop_assert_eq!(derive(&a, &cal, m, "2025-12-31"), derive(&b, &cal, m, "2025-12-31"));
             let (ia, ib) = (a.ids.find(m).unwrap() as usize, b.ids.find(m).unwrap() as usize);
-            prop_assert_eq!(a.first_purchase[ia], b.first_purchase[ib]);
-            prop_assert_eq!(a.last_purchase[ia], b.last_purchase[ib]);
-            prop_assert_eq!(a.purchases_total[ia], b.purchases_total[ib]);
+            prop_assert_eq!(a.rows[ia].first_purchase, b.rows[ib].first_purchase);
+            prop_assert_eq!(a.rows[ia].last_purchase, b.rows[ib].last_purchase);
+            prop_assert_eq!(a.rows[ia].purchases_total, b.rows[ib].purchases_total);
             prop_assert_eq!(a.last_store_id(ia), b.last_store_id(ib));
         }
     }
