@@ -6,6 +6,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY pipeline pipeline
 COPY tests tests
+COPY queries queries
 RUN cargo build --release --bin memberflow
 
 FROM debian:bookworm-slim

@@ -19,14 +19,19 @@ use crate::query;
 use crate::source::kafka;
 
 const TOPIC: &str = "member-events";
-const PARTITIONS: i32 = 8;
+/// Messages per partition that stay well inside the mock's 5 MiB per partition (gzip).
+const MESSAGES_PER_PARTITION: u64 = 62_500;
+const REVENUE_BY_STORE: &str = include_str!("../queries/revenue_by_store.sql");
+const DEAD_LETTERS_BY_REASON: &str = include_str!("../queries/dead_letters_by_reason.sql");
 
 pub async fn run(events: u64, data_dir: &Path) -> Result<()> {
     prepare_dir(data_dir)?;
     let cluster = MockCluster::new(1).context("starting the embedded Kafka broker")?;
-    cluster.create_topic(TOPIC, PARTITIONS, 1)?;
+    let partitions = events.div_ceil(MESSAGES_PER_PARTITION).max(8) as i32;
+    cluster.create_topic(TOPIC, partitions, 1)?;
+    cluster.create_topic(&MemberflowConfig::default().kafka.dead_letter_topic, 1, 1)?;
     let brokers = cluster.bootstrap_servers();
-    eprintln!("demo: embedded broker at {brokers}, topic {TOPIC} with {PARTITIONS} partitions");
+    eprintln!("demo: embedded broker at {brokers}, topic {TOPIC} with {partitions} partitions");
 
     let gen = GenerateConfig { events, members: (events / 15).max(100), ..GenerateConfig::default() };
     let as_of = gen.end;
@@ -46,7 +51,7 @@ pub async fn run(events: u64, data_dir: &Path) -> Result<()> {
     kafka::run(&mut engine, &options).await?;
     let consumed_in = started.elapsed();
 
-    let low_marks = low_watermarks(&client)?;
+    let low_marks = low_watermarks(&client, partitions)?;
     let counters = engine.counters().clone();
     let members = engine.members().len();
     drop(engine);
@@ -61,7 +66,7 @@ pub async fn run(events: u64, data_dir: &Path) -> Result<()> {
         tally.count(|k| *k == MessageKind::Conflict),
         tally.count(|k| matches!(k, MessageKind::Malformed(_))),
     );
-    println!("  consumed  {counters} in {consumed_in:.1?}");
+    println!("  result    {counters}; consumed in {consumed_in:.1?} (group join included)");
     println!("  members   {members}");
     let lost = tally.total as i64 - counters.consumed as i64;
     let all_zero = low_marks.iter().all(|&lo| lo == 0);
@@ -71,12 +76,10 @@ pub async fn run(events: u64, data_dir: &Path) -> Result<()> {
         if all_zero { "nothing was dropped by the broker" } else { "THE BROKER DROPPED DATA" }
     );
     let ctx = query::session(data_dir).await?;
-    let sql = "SELECT coalesce(store_id, '(online)') AS store, count(*) AS purchases, \
-               sum(amount) AS revenue FROM events WHERE type = 'purchase' GROUP BY 1 ORDER BY revenue DESC";
-    let batches = query::run_sql(&ctx, sql).await?;
+    let batches = query::run_sql(&ctx, REVENUE_BY_STORE).await?;
     println!("  revenue per store (purchases, before refunds):");
     query::print(&batches, query::OutputFormat::Table, &mut std::io::stdout().lock())?;
-    let dead = query::run_sql(&ctx, "SELECT reason_kind, count(*) AS n FROM dead_letters GROUP BY 1 ORDER BY 1").await?;
+    let dead = query::run_sql(&ctx, DEAD_LETTERS_BY_REASON).await?;
     let parts: Vec<String> = dead
         .iter()
         .flat_map(|b| {
@@ -97,7 +100,7 @@ pub async fn run(events: u64, data_dir: &Path) -> Result<()> {
 /// The demo starts from scratch, but never wipes a directory that is not a memberflow one.
 fn prepare_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
-        let ours = dir.join("checkpoint.bin").exists() || std::fs::read_dir(dir)?.next().is_none();
+        let ours = ["checkpoint.bin", ".lock"].iter().any(|f| dir.join(f).exists()) || std::fs::read_dir(dir)?.next().is_none();
         if !ours {
             bail!("{} exists and is not a memberflow data directory; choose another --data-dir", dir.display());
         }
@@ -106,9 +109,9 @@ fn prepare_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn low_watermarks(client: &ClientConfig) -> Result<Vec<i64>> {
+fn low_watermarks(client: &ClientConfig, partitions: i32) -> Result<Vec<i64>> {
     let consumer: BaseConsumer = client.clone().set("group.id", "memberflow-demo-check").create()?;
-    (0..PARTITIONS)
+    (0..partitions)
         .map(|p| Ok(consumer.fetch_watermarks(TOPIC, p, Duration::from_secs(10))?.0))
         .collect()
 }

@@ -48,12 +48,19 @@ pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
 /// Creates `topic` with `partitions` partitions unless it exists.
 pub async fn ensure_topic(client: &ClientConfig, topic: &str, partitions: i32) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = client.create()?;
+    let metadata = admin.inner().fetch_metadata(Some(topic), Duration::from_secs(30))?;
+    if metadata.topics().iter().any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty()) {
+        return Ok(());
+    }
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     for result in admin.create_topics([&new], &options).await? {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => return Err(KafkaError::AdminOp(code)).inspect_err(|_| tracing::error!(topic = name, "create topic failed")),
+            Err((name, code)) => {
+                error!(topic = name, "create topic failed: {code}");
+                return Err(KafkaError::AdminOp(code));
+            }
         }
     }
     Ok(())
@@ -118,6 +125,13 @@ struct CatchUp {
 /// then commits a final checkpoint with the members table.
 pub async fn run(engine: &mut Engine, options: &RunOptions) -> Result<(), KafkaSourceError> {
     let kafka = engine.config().kafka.clone();
+    // Before the consumer starts fetching: an admin request should not queue behind it.
+    let mut dlq: Box<dyn DeadLetterSink> = if kafka.dead_letter_topic.is_empty() {
+        Box::new(TableOnly)
+    } else {
+        ensure_topic(&client_config(&kafka), &kafka.dead_letter_topic, 1).await?;
+        Box::new(DeadLetterTopic::new(&client_config(&kafka), &kafka.dead_letter_topic)?)
+    };
     let positions: Positions = Arc::new(Mutex::new(HashMap::new()));
     publish_positions(engine, &positions, &kafka.topics);
     let assigned = Arc::new(Mutex::new(Vec::new()));
@@ -130,12 +144,6 @@ pub async fn run(engine: &mut Engine, options: &RunOptions) -> Result<(), KafkaS
         .create_with_context(context)?;
     let topics: Vec<&str> = kafka.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
-    let mut dlq: Box<dyn DeadLetterSink> = if kafka.dead_letter_topic.is_empty() {
-        Box::new(TableOnly)
-    } else {
-        ensure_topic(&client_config(&kafka), &kafka.dead_letter_topic, 1).await?;
-        Box::new(DeadLetterTopic::new(&client_config(&kafka), &kafka.dead_letter_topic)?)
-    };
     let stop = shutdown_flag();
     let bar = progress_bar(options.progress);
     let mut tick = tokio::time::interval(Duration::from_millis(200));

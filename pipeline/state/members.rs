@@ -131,6 +131,11 @@ impl MemberTable {
     fn member(&mut self, id: &str) -> u32 {
         let (m, added) = self.ids.intern(id);
         if added {
+            if self.rows.len() == self.rows.capacity() {
+                // Grow by half instead of doubling: at 10M members doubling leaves up to
+                // 1.3 GB of rows unused.
+                self.rows.reserve_exact((self.rows.len() / 2).max(1024));
+            }
             self.rows.push(Member::default());
         }
         m
