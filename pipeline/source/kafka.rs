@@ -66,7 +66,10 @@ pub async fn ensure_topic(client: &ClientConfig, topic: &str, partitions: i32) -
     Ok(())
 }
 
-pub type Positions = Arc<Mutex<HashMap<(String, i32), i64>>>;
+/// Topic -> partition -> next offset the state needs, kept current after every message so
+/// that an assignment in the middle of an epoch resumes exactly where the state is (a
+/// rewind would re-deliver dead letters, which dedup cannot recognise).
+pub type Positions = Arc<Mutex<HashMap<String, HashMap<i32, i64>>>>;
 
 /// Starts every assigned partition at the engine's position for it.
 struct ResumeContext {
@@ -84,7 +87,7 @@ impl ConsumerContext for ResumeContext {
                 let parts: Vec<(String, i32)> =
                     tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
                 for (topic, partition) in &parts {
-                    let offset = match positions.get(&(topic.clone(), *partition)) {
+                    let offset = match positions.get(topic).and_then(|p| p.get(partition)) {
                         Some(&o) => Offset::Offset(o),
                         None => Offset::Beginning,
                     };
@@ -156,9 +159,12 @@ pub async fn run(engine: &mut Engine, options: &RunOptions) -> Result<(), KafkaS
                 Ok(m) => {
                     let origin = Origin { source: m.topic(), partition: m.partition(), offset: m.offset() };
                     engine.process(&Message { key: m.key(), payload: m.payload().unwrap_or_default(), origin });
+                    if let Some(p) = positions.lock().expect("not poisoned").get_mut(m.topic()) {
+                        p.insert(m.partition(), m.offset() + 1);
+                    }
                     bar.inc(1);
                     if engine.checkpoint_due() {
-                        checkpoint(engine, &consumer, dlq.as_mut(), &positions, &kafka.topics)?;
+                        checkpoint(engine, &consumer, dlq.as_mut(), &kafka.topics)?;
                     }
                 }
                 Err(KafkaError::PartitionEOF(_)) => {}
@@ -170,7 +176,7 @@ pub async fn run(engine: &mut Engine, options: &RunOptions) -> Result<(), KafkaS
                     break;
                 }
                 if engine.checkpoint_due() {
-                    checkpoint(engine, &consumer, dlq.as_mut(), &positions, &kafka.topics)?;
+                    checkpoint(engine, &consumer, dlq.as_mut(), &kafka.topics)?;
                 }
                 if options.until_caught_up {
                     let parts = assigned.lock().expect("not poisoned").clone();
@@ -205,22 +211,23 @@ fn checkpoint(
     engine: &mut Engine,
     consumer: &StreamConsumer<ResumeContext>,
     dlq: &mut dyn DeadLetterSink,
-    positions: &Positions,
     topics: &[String],
 ) -> Result<(), KafkaSourceError> {
     let members = engine.members_due();
     tokio::task::block_in_place(|| engine.checkpoint(dlq, members))?;
-    publish_positions(engine, positions, topics);
     commit_offsets(engine, consumer, topics);
     Ok(())
 }
 
-/// Makes the engine's positions the ones a (re)assignment starts from.
+/// Seeds the shared positions from the checkpoint the engine resumed from.
 fn publish_positions(engine: &Engine, positions: &Positions, topics: &[String]) {
     let mut map = positions.lock().expect("not poisoned");
+    for topic in topics {
+        map.entry(topic.clone()).or_default();
+    }
     for (source, partition, offset) in engine.positions() {
-        if topics.iter().any(|t| t == source) {
-            map.insert((source.to_string(), partition), offset);
+        if let Some(p) = map.get_mut(source) {
+            p.insert(partition, offset);
         }
     }
 }
