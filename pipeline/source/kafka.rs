@@ -153,8 +153,8 @@ pub async fn run(engine: &mut Engine, options: &RunOptions) -> Result<(), KafkaS
     let mut catch_up: Option<CatchUp> = None;
     let started = Instant::now();
     loop {
+        // Unbiased: the tick (shutdown, catch-up check) gets its turn while data flows.
         tokio::select! {
-            biased;
             message = consumer.recv() => match message {
                 Ok(m) => {
                     let origin = Origin { source: m.topic(), partition: m.partition(), offset: m.offset() };
