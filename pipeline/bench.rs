@@ -39,7 +39,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let messages: Vec<(String, Vec<u8>)> = Generator::new(gen).map(|m| (m.key, m.payload)).collect();
     let bytes: usize = messages.iter().map(|(_, p)| p.len()).sum();
     let _ = std::fs::remove_dir_all(&args.data_dir);
-    let mut config = MemberflowConfig::default();
+    // The environment (MEMBERFLOW__TABLES__COMPRESSION=snappy, ...) can vary the setup.
+    let mut config = MemberflowConfig::load(None)?;
     config.data_dir = args.data_dir.clone();
     config.checkpoint.max_events = args.checkpoint_every;
     config.checkpoint.interval = std::time::Duration::from_secs(3600);
