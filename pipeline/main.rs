@@ -35,7 +35,7 @@ enum Command {
     Generate(GenerateArgs),
     /// Zero-setup demo: in-process Kafka broker, generated events, the real consumer, a summary.
     Demo(DemoArgs),
-    /// Benchmark the pipeline core (in-memory source) and end to end from the embedded broker.
+    /// Benchmark the pipeline core over an in-memory source (end to end: `demo --events N`, scripts/bench-e2e.sh).
     Bench(bench::BenchArgs),
 }
 

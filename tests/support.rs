@@ -175,7 +175,8 @@ impl Tansu {
 
     fn spawn(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = File::create(self.dir.join(format!("tansu-{}.log", Instant::now().elapsed().as_nanos()))).unwrap();
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let log = File::create(self.dir.join(format!("tansu-{}-{stamp}.log", self.port))).unwrap();
         let child = Command::new(tansu_binary())
             .current_dir(&self.dir)
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", &self.storage])

@@ -341,6 +341,9 @@ impl Engine {
 
     /// Makes everything since the last checkpoint durable: stage files, send dead letters,
     /// commit the checkpoint (state + offsets + manifest), publish the files.
+    ///
+    /// An error is fatal for this engine (its buffers were handed over): stop, and let the
+    /// next `open` discard the epoch's staging and replay from the last checkpoint.
     pub fn checkpoint(&mut self, dlq: &mut dyn DeadLetterSink, write_members: bool) -> Result<CheckpointReport, EngineError> {
         let started = Instant::now();
         let as_of = self.as_of_day()?;
