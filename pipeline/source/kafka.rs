@@ -31,6 +31,8 @@ pub enum KafkaSourceError {
     Kafka(#[from] KafkaError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("kafka: {0} — stopping: this does not heal by retrying (check credentials, ACLs, the group id)")]
+    Fatal(KafkaError),
     #[error("no partition of {topics:?} was assigned to group {group:?} within {waited:?} (do the topics exist on {brokers}?)")]
     NoAssignment { topics: Vec<String>, group: String, brokers: String, waited: Duration },
 }
@@ -168,6 +170,7 @@ pub async fn run(engine: &mut Engine, options: &RunOptions) -> Result<(), KafkaS
                     }
                 }
                 Err(KafkaError::PartitionEOF(_)) => {}
+                Err(e) if is_fatal(&e) => return Err(KafkaSourceError::Fatal(e)),
                 Err(e) => warn!("consumer: {e} (librdkafka retries)"),
             },
             _ = tick.tick() => {
@@ -205,6 +208,23 @@ pub async fn run(engine: &mut Engine, options: &RunOptions) -> Result<(), KafkaS
     commit_offsets(engine, &consumer, &kafka.topics);
     info!(epoch = report.epoch, "final checkpoint committed ({})", engine.counters());
     Ok(())
+}
+
+/// Errors librdkafka reports that retrying will not fix. The run stops without a final
+/// checkpoint; a restart replays from the last one.
+fn is_fatal(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::Fatal
+                | RDKafkaErrorCode::Authentication
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::GroupAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::InvalidGroupId
+        )
+    )
 }
 
 fn checkpoint(
@@ -326,4 +346,17 @@ pub fn shutdown_flag() -> Arc<AtomicBool> {
         f.store(true, Ordering::Relaxed);
     });
     flag
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorisation_failures_stop_the_run_and_transport_errors_do_not() {
+        assert!(is_fatal(&KafkaError::MessageConsumption(RDKafkaErrorCode::TopicAuthorizationFailed)));
+        assert!(is_fatal(&KafkaError::MessageConsumption(RDKafkaErrorCode::SaslAuthenticationFailed)));
+        assert!(!is_fatal(&KafkaError::MessageConsumption(RDKafkaErrorCode::BrokerTransportFailure)));
+        assert!(!is_fatal(&KafkaError::MessageConsumption(RDKafkaErrorCode::UnknownTopicOrPartition)));
+    }
 }
