@@ -29,6 +29,8 @@ pub async fn run(events: u64, data_dir: &Path) -> Result<()> {
     let cluster = MockCluster::new(1).context("starting the embedded Kafka broker")?;
     let partitions = events.div_ceil(MESSAGES_PER_PARTITION).max(8) as i32;
     cluster.create_topic(TOPIC, partitions, 1)?;
+    // Created here: the mock answers CreateTopics slowly once it holds a large topic (timed
+    // out at 1M messages), and `run` skips CreateTopics for a topic that exists.
     cluster.create_topic(&MemberflowConfig::default().kafka.dead_letter_topic, 1, 1)?;
     let brokers = cluster.bootstrap_servers();
     eprintln!("demo: embedded broker at {brokers}, topic {TOPIC} with {partitions} partitions");

@@ -1,8 +1,8 @@
 //! The data directory's Parquet tables and how files enter them.
 //!
-//! An epoch's files are written under `_staging/e<epoch>/<table path>` (each through a
-//! `.tmp` name), then the checkpoint that lists them commits, then they are renamed into
-//! the tables. Recovery repeats the renames of the committed epoch and deletes the staging
+//! An epoch's files are written under `_staging/e<epoch>/<table path>` (no reader looks
+//! there), then the checkpoint that lists them commits, then they are renamed into the
+//! tables. Recovery repeats the renames of the committed epoch and deletes the staging
 //! of any uncommitted one, so a reader never sees a partial file, and a replay rewrites
 //! instead of duplicating.
 
@@ -77,18 +77,15 @@ impl TableStore {
         I: IntoIterator<Item = Result<RecordBatch, TableError>>,
     {
         let path = self.staging(epoch).join(rel);
-        let tmp = path.with_extension("parquet.tmp");
         fs::create_dir_all(path.parent().expect("rel has a parent")).map_err(io_err(&path))?;
-        let file = File::create(&tmp).map_err(io_err(&tmp))?;
-        let pq = |source| TableError::Parquet { path: tmp.clone(), source };
+        let file = File::create(&path).map_err(io_err(&path))?;
+        let pq = |source| TableError::Parquet { path: path.clone(), source };
         let mut writer = ArrowWriter::try_new(file, schema, Some(self.properties())).map_err(pq)?;
         for batch in batches {
             writer.write(&batch?).map_err(pq)?;
         }
         let file = writer.into_inner().map_err(pq)?;
-        let size = file.metadata().map_err(io_err(&tmp))?.len();
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        Ok(size)
+        Ok(file.metadata().map_err(io_err(&path))?.len())
     }
 
     /// Makes every staged file durable with one `syncfs` (instead of an fsync per file:

@@ -130,7 +130,7 @@ struct CatchUp {
 /// then commits a final checkpoint with the members table.
 pub async fn run(engine: &mut Engine, options: &RunOptions) -> Result<(), KafkaSourceError> {
     let kafka = engine.config().kafka.clone();
-    // Before the consumer starts fetching: an admin request should not queue behind it.
+    // The dead-letter topic must exist before the first checkpoint sends to it.
     let mut dlq: Box<dyn DeadLetterSink> = if kafka.dead_letter_topic.is_empty() {
         Box::new(TableOnly)
     } else {

@@ -158,10 +158,10 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
     let times: [fn(&Member) -> i64; 5] =
         [|r| r.signed_up_at, |r| r.first_purchase, |r| r.last_purchase, |r| r.newest_event, |r| r.updated_at];
     for get in times {
-        e.i64s(&m.rows.iter().map(get).collect::<Vec<_>>())?;
+        e.i64s(m.rows.iter().map(get))?;
     }
-    e.u32s(&m.rows.iter().map(|r| r.purchases_total).collect::<Vec<_>>())?;
-    e.u32s(&m.rows.iter().map(|r| r.last_store).collect::<Vec<_>>())?;
+    e.u32s(m.rows.iter().map(|r| r.purchases_total))?;
+    e.u32s(m.rows.iter().map(|r| r.last_store))?;
     let mut buf = Vec::with_capacity(1 << 16);
     for i in 0..m.len() {
         buf.clear();

@@ -43,24 +43,27 @@ impl<W: Write> Encoder<W> {
         self.bytes(b)
     }
 
-    pub fn i64s(&mut self, v: &[i64]) -> io::Result<()> {
+    pub fn i64s(&mut self, v: impl ExactSizeIterator<Item = i64>) -> io::Result<()> {
         self.fixed(v, |x, buf| buf.extend_from_slice(&x.to_le_bytes()))
     }
 
-    pub fn u32s(&mut self, v: &[u32]) -> io::Result<()> {
+    pub fn u32s(&mut self, v: impl ExactSizeIterator<Item = u32>) -> io::Result<()> {
         self.fixed(v, |x, buf| buf.extend_from_slice(&x.to_le_bytes()))
     }
 
-    /// A length, then each value's fixed-size encoding, written in chunks.
-    fn fixed<T: Copy>(&mut self, v: &[T], put: impl Fn(T, &mut Vec<u8>)) -> io::Result<()> {
+    /// A length, then each value's fixed-size encoding, written in chunks of 64K values.
+    fn fixed<T>(&mut self, v: impl ExactSizeIterator<Item = T>, put: impl Fn(T, &mut Vec<u8>)) -> io::Result<()> {
+        const CHUNK: usize = 1 << 16;
         self.u64(v.len() as u64)?;
-        let mut buf = Vec::with_capacity(v.len().min(1 << 16) * std::mem::size_of::<T>());
-        for chunk in v.chunks(1 << 16) {
-            buf.clear();
-            chunk.iter().for_each(|&x| put(x, &mut buf));
-            self.bytes(&buf)?;
+        let mut buf = Vec::with_capacity(v.len().min(CHUNK) * std::mem::size_of::<T>());
+        for (i, x) in v.enumerate() {
+            put(x, &mut buf);
+            if (i + 1) % CHUNK == 0 {
+                self.bytes(&buf)?;
+                buf.clear();
+            }
         }
-        Ok(())
+        self.bytes(&buf)
     }
 
     pub fn flush(&mut self) -> io::Result<()> {

@@ -1,5 +1,5 @@
-//! Per-member state as columns (one `Vec` per field, indexed by a dense member number),
-//! and the pure fold that applies one event to it.
+//! Per-member state (one row per member, indexed by a dense member number), and the
+//! pure fold that applies one event to it.
 //!
 //! Memory per member is bounded: purchases are kept as one bucket per calendar day inside
 //! the window, stores as one entry per store and purchase day inside the window, ids in
@@ -132,8 +132,8 @@ impl MemberTable {
         let (m, added) = self.ids.intern(id);
         if added {
             if self.rows.len() == self.rows.capacity() {
-                // Grow by half instead of doubling: at 10M members doubling leaves up to
-                // 1.3 GB of rows unused.
+                // Grow by half instead of doubling: just past 8M members (136-byte rows)
+                // doubling leaves over a gigabyte of rows unused.
                 self.rows.reserve_exact((self.rows.len() / 2).max(1024));
             }
             self.rows.push(Member::default());
@@ -200,26 +200,25 @@ impl MemberTable {
 
     fn apply_purchase(&mut self, i: usize, event: &Event<'_>, day: Day) {
         let t = event.occurred_at;
-        if self.rows[i].first_purchase == NONE || t < self.rows[i].first_purchase {
-            self.rows[i].first_purchase = t;
-        }
         let store = event.store_id.as_deref().map(|s| self.stores.intern(s).0);
-        let last = self.rows[i].last_purchase;
-        let later = last == NONE || t > last;
-        let tie_wins = t == last && self.store_name(store) > self.store_name(Some(self.rows[i].last_store));
-        if later || tie_wins {
-            self.rows[i].last_purchase = t;
-            self.rows[i].last_store = store.unwrap_or(NO_STORE);
+        let tie_wins = t == self.rows[i].last_purchase
+            && self.store_name(store) > self.store_name(Some(self.rows[i].last_store));
+        let row = &mut self.rows[i];
+        if row.first_purchase == NONE || t < row.first_purchase {
+            row.first_purchase = t;
         }
-        self.rows[i].purchases_total += 1;
-        self.add_to_day(i, day, 1, event.amount.map_or(0, |a| a.0));
+        if row.last_purchase == NONE || t > row.last_purchase || tie_wins {
+            row.last_purchase = t;
+            row.last_store = store.unwrap_or(NO_STORE);
+        }
+        row.purchases_total += 1;
         if let (Some(store), true) = (store, day > self.window_floor) {
-            let days = &mut self.rows[i].store_days;
             let entry = StoreDay { store, day };
-            if let Err(k) = days.binary_search(&entry) {
-                days.insert(k, entry);
+            if let Err(k) = row.store_days.binary_search(&entry) {
+                row.store_days.insert(k, entry);
             }
         }
+        self.add_to_day(i, day, 1, event.amount.map_or(0, |a| a.0));
     }
 
     fn store_name(&self, store: Option<u32>) -> Option<&str> {
