@@ -21,6 +21,9 @@ pub struct BenchArgs {
     /// Checkpoint every this many messages (as `checkpoint.max_events` does in production).
     #[arg(long, default_value_t = 2_000_000)]
     pub checkpoint_every: u64,
+    /// After the run, refresh twice (first scoring, then a re-score) and report their cost.
+    #[arg(long)]
+    pub refresh: bool,
     /// Scratch data directory (wiped).
     #[arg(long, default_value = "data/bench")]
     pub data_dir: std::path::PathBuf,
@@ -83,6 +86,21 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         report.checkpoint_bytes as f64 / members
     );
     println!("  state per member: base {:.0} bytes, dedup {:.0} bytes", base as f64 / members, dedup as f64 / members);
+    if args.refresh {
+        drop(messages);
+        for label in ["first refresh (everyone enters)", "second refresh (re-score)"] {
+            let started = Instant::now();
+            let (ckpt, r) = tokio::task::block_in_place(|| engine.refresh(&mut TableOnly))?;
+            println!(
+                "  {label}: {:.2?} in all for {} members — scoring and staging {:.2?}, checkpoint file {} bytes; {} segment_changes rows",
+                started.elapsed(),
+                r.members,
+                r.elapsed,
+                ckpt.checkpoint_bytes,
+                ckpt.segment_changes
+            );
+        }
+    }
     println!("  peak RSS: {} MiB", peak_rss_kib() / 1024);
     println!("  files: events {}, dead_letters {}, members {}", engine.tables().file_count("events"), engine.tables().file_count("dead_letters"), engine.tables().file_count("members"));
     println!("  {}", engine.counters());

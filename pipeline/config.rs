@@ -13,6 +13,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::scoring::ScoringConfig;
+
 /// The whole configuration. Every field has a default; see `memberflow.toml` for the docs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -23,6 +25,21 @@ pub struct MemberflowConfig {
     pub input: InputConfig,
     pub checkpoint: CheckpointConfig,
     pub tables: TablesConfig,
+    pub scoring: ScoringConfig,
+    pub jobs: JobsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Directory of scheduled job specs (`*.toml`) that `run` fires itself.
+    pub dir: PathBuf,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("jobs") }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -105,6 +122,8 @@ impl Default for MemberflowConfig {
             input: InputConfig::default(),
             checkpoint: CheckpointConfig::default(),
             tables: TablesConfig::default(),
+            scoring: ScoringConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -167,6 +186,8 @@ pub enum ConfigError {
     MinEventTime(String),
     #[error("config: {0}")]
     Invalid(String),
+    #[error(transparent)]
+    Rules(#[from] crate::scoring::RuleError),
 }
 
 impl MemberflowConfig {
@@ -204,6 +225,7 @@ impl MemberflowConfig {
         if self.kafka.topics.is_empty() {
             return Err(ConfigError::Invalid("kafka.topics must name at least one topic".into()));
         }
+        crate::scoring::RuleSet::compile(&self.scoring)?;
         Ok(())
     }
 

@@ -35,6 +35,8 @@ enum Command {
     Run(RunArgs),
     /// Load history from JSON-lines files (same contract, same exactly-once path as `run`).
     Backfill(BackfillArgs),
+    /// Re-score every member now (cut points, scores, segments, tags) and print what moved.
+    Refresh(RefreshArgs),
     /// Run one read-only SQL statement over the tables (events, members, dead_letters).
     Query(QueryArgs),
     /// Generate realistic synthetic events for a multi-store chain, to a file or a topic.
@@ -101,6 +103,15 @@ struct BackfillArgs {
     /// Hide the progress bar.
     #[arg(long)]
     no_progress: bool,
+}
+
+#[derive(Args)]
+struct RefreshArgs {
+    #[command(flatten)]
+    tables: TableArgs,
+    /// Score as of this day (YYYY-MM-DD, business time zone) instead of today.
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<NaiveDate>,
 }
 
 #[derive(Args)]
@@ -227,6 +238,7 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Run(a) => {
             let config = load_config(&a.tables, Some(&a.kafka))?;
             let mut engine = Engine::open(&config, as_of(a.as_of), wall_clock_micros)?;
+            engine.set_jobs(memberflow::job::load_dir(&config.jobs.dir)?);
             let options = kafka::RunOptions {
                 until_caught_up: a.until_caught_up,
                 progress: !a.no_progress,
@@ -240,6 +252,13 @@ async fn dispatch(command: Command) -> Result<()> {
             let mut engine = Engine::open(&config, as_of(a.as_of), wall_clock_micros)?;
             tokio::task::block_in_place(|| file::backfill(&mut engine, &a.files, &mut TableOnly, !a.no_progress))?;
             report_end(&engine);
+        }
+        Command::Refresh(a) => {
+            let config = load_config(&a.tables, None)?;
+            let mut engine = Engine::open(&config, as_of(a.as_of), wall_clock_micros)?;
+            let (_, report) = tokio::task::block_in_place(|| engine.refresh(&mut TableOnly))
+                .context("refresh failed; the previous tables are intact")?;
+            print!("{report}");
         }
         Command::Query(a) => {
             let config = load_config(&a.tables, None)?;

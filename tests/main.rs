@@ -9,3 +9,4 @@ mod compose;
 mod crash;
 mod fold;
 mod kafka;
+mod scoring;

@@ -3,6 +3,7 @@
 //! together with the offsets they reflect. Sync and source-agnostic: sources drive it.
 
 mod lock;
+mod scoring;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -10,12 +11,14 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 pub use lock::{DataDirLock, LockError};
+pub use scoring::RefreshReport;
 
 use crate::config::{ConfigError, MemberflowConfig};
 use crate::crash;
 use crate::event::{decode, DecodeLimits};
-use crate::sink::tables::{TableError, DEAD_LETTERS, EVENTS, MEMBERS};
-use crate::sink::{dead_letters, members, schema, DeadLetter, EventsBuffer, Origin, TableStore};
+use crate::scoring::{RuleError, Scorer};
+use crate::sink::tables::{TableError, DEAD_LETTERS, EVENTS, MEMBERS, SEGMENT_CHANGES};
+use crate::sink::{dead_letters, schema, ChangesBuffer, DeadLetter, EventsBuffer, Origin, TableStore};
 use crate::state::calendar::{date_to_day, day_to_date};
 use crate::state::checkpoint::CheckpointError;
 use crate::state::{Applied, BusinessCalendar, Checkpoint, Counters, Day, Manifest, StateRules};
@@ -67,6 +70,8 @@ pub enum EngineError {
     AsOf(String),
     #[error("dead-letter topic: {0}")]
     DeadLetterTopic(String),
+    #[error(transparent)]
+    Rules(#[from] RuleError),
 }
 
 /// What one checkpoint did.
@@ -78,6 +83,9 @@ pub struct CheckpointReport {
     pub files_written: usize,
     pub files_retired: usize,
     pub members_written: bool,
+    /// Members re-classified because events changed them, and the changes recorded.
+    pub members_rescored: usize,
+    pub segment_changes: usize,
     pub checkpoint_bytes: u64,
     pub elapsed: Duration,
 }
@@ -102,6 +110,11 @@ pub struct Engine {
     positions: Vec<(String, i32, i64)>,
     events: EventsBuffer,
     dead: Vec<DeadLetter>,
+    /// Rules and cut points of the latest refresh (none before the first).
+    scorer: Option<Scorer>,
+    dirty: scoring::Dirty,
+    changes: ChangesBuffer,
+    jobs: Vec<crate::job::Job>,
     since_checkpoint: u64,
     offset_jumps: u64,
     /// The ingest clock, read every [`CLOCK_EVERY`] messages.
@@ -144,6 +157,7 @@ impl Engine {
             );
         }
         let positions = ckpt.offsets.iter().map(|((s, p), o)| (s.clone(), *p, *o)).collect();
+        let scorer = ckpt.scoring.refresh.clone().map(Scorer::new).transpose()?;
         let engine = Self {
             rules: StateRules {
                 window_days: config.state.window_days as i32,
@@ -158,6 +172,10 @@ impl Engine {
             positions,
             events: EventsBuffer::default(),
             dead: Vec::new(),
+            scorer,
+            dirty: scoring::Dirty::default(),
+            changes: ChangesBuffer::default(),
+            jobs: Vec::new(),
             since_checkpoint: 0,
             offset_jumps: 0,
             now: clock(),
@@ -267,8 +285,11 @@ impl Engine {
         let applied = self.ckpt.members.apply(&event, day, &self.rules, now);
         let t2 = timed.then(Instant::now);
         match applied {
-            Applied::New(_) => {
+            Applied::New(m) => {
                 self.ckpt.counters.applied += 1;
+                if self.scoring_active() {
+                    self.dirty.mark(m, &event.event_id);
+                }
                 self.events.push(day, &event, msg.origin, &self.config.input.default_currency, now);
             }
             Applied::Duplicate => self.ckpt.counters.duplicates += 1,
@@ -345,6 +366,22 @@ impl Engine {
     /// An error is fatal for this engine (its buffers were handed over): stop, and let the
     /// next `open` discard the epoch's staging and replay from the last checkpoint.
     pub fn checkpoint(&mut self, dlq: &mut dyn DeadLetterSink, write_members: bool) -> Result<CheckpointReport, EngineError> {
+        Ok(self.commit(dlq, write_members, false)?.0)
+    }
+
+    /// A checkpoint that also refreshes: new cut points, every member re-scored, what moved
+    /// recorded; the tables change atomically with the checkpoint, or not at all.
+    pub fn refresh(&mut self, dlq: &mut dyn DeadLetterSink) -> Result<(CheckpointReport, RefreshReport), EngineError> {
+        let (report, refresh) = self.commit(dlq, true, true)?;
+        Ok((report, refresh.expect("a refresh was asked for")))
+    }
+
+    fn commit(
+        &mut self,
+        dlq: &mut dyn DeadLetterSink,
+        write_members: bool,
+        refresh: bool,
+    ) -> Result<(CheckpointReport, Option<RefreshReport>), EngineError> {
         let started = Instant::now();
         let as_of = self.as_of_day()?;
         let epoch = self.ckpt.epoch + 1;
@@ -368,18 +405,36 @@ impl Engine {
             manifest.publish.push(rel);
             touched.push((DEAD_LETTERS.to_string(), schema::dead_letters()));
         }
+        self.ckpt.members.advance_as_of(as_of, self.rules.window_days).map_err(EngineError::AsOf)?;
+        let now = (self.clock)();
+        report.members_rescored = self.score_changed(epoch, as_of, now)?;
+        let refreshed = if refresh {
+            let (refreshed, rel) = self.full_refresh(epoch, as_of, now)?;
+            manifest.publish.push(rel);
+            Some(refreshed)
+        } else {
+            if write_members {
+                self.stage_members(epoch, as_of)?;
+            }
+            None
+        };
+        if write_members || refresh {
+            manifest.publish.push(format!("{MEMBERS}/members.parquet"));
+            report.members_written = true;
+            self.last_members = Some(Instant::now());
+        }
+        if let Some(batch) = self.changes.take()? {
+            report.segment_changes = batch.num_rows();
+            let rel = format!("{SEGMENT_CHANGES}/part-{epoch:010}.parquet");
+            self.tables.stage(epoch, &rel, schema::segment_changes(), [Ok(batch)])?;
+            manifest.publish.push(rel);
+            touched.push((SEGMENT_CHANGES.to_string(), schema::segment_changes()));
+        }
         for (dir, schema) in touched {
             if let Some((rel, retired)) = self.tables.compact(epoch, &dir, schema)? {
                 manifest.publish.push(rel);
                 manifest.delete.extend(retired);
             }
-        }
-        self.ckpt.members.advance_as_of(as_of, self.rules.window_days).map_err(EngineError::AsOf)?;
-        if write_members {
-            self.stage_members(epoch, as_of)?;
-            manifest.publish.push(format!("{MEMBERS}/members.parquet"));
-            report.members_written = true;
-            self.last_members = Some(Instant::now());
         }
         self.tables.sync()?;
         crash::point("after_stage");
@@ -404,25 +459,14 @@ impl Engine {
             files_written = report.files_written,
             files_retired = report.files_retired,
             members_written = report.members_written,
+            members_rescored = report.members_rescored,
+            segment_changes = report.segment_changes,
             checkpoint_bytes = report.checkpoint_bytes,
             elapsed_ms = report.elapsed.as_millis() as u64,
             "checkpoint committed ({})",
             self.ckpt.counters
         );
-        Ok(report)
-    }
-
-    fn stage_members(&self, epoch: u64, as_of: Day) -> Result<(), EngineError> {
-        const CHUNK: usize = 256 * 1024;
-        let table = &self.ckpt.members;
-        let n = table.len();
-        let window = self.rules.window_days;
-        let batches = (0..n.div_ceil(CHUNK).max(1)).map(|c| {
-            let range = c * CHUNK..((c + 1) * CHUNK).min(n);
-            Ok(members::to_batch(table, range, as_of, window, &self.calendar)?)
-        });
-        self.tables.stage(epoch, &format!("{MEMBERS}/members.parquet"), schema::members(), batches)?;
-        Ok(())
+        Ok((report, refreshed))
     }
 
     /// Where the checkpoint lives.

@@ -1,5 +1,5 @@
 //! DataFusion over the data directory's tables: `events` (partitioned by `dt`), `members`,
-//! `dead_letters`. Read-only.
+//! `dead_letters`, `segment_changes`, `rfm_thresholds`. Read-only.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,6 +28,8 @@ pub async fn session(data_dir: &Path) -> Result<SessionContext, DataFusionError>
         (tables::EVENTS, schema::events(), true),
         (tables::MEMBERS, schema::members(), false),
         (tables::DEAD_LETTERS, schema::dead_letters(), false),
+        (tables::SEGMENT_CHANGES, schema::segment_changes(), false),
+        (tables::RFM_THRESHOLDS, schema::rfm_thresholds(), false),
     ];
     for (name, schema, by_day) in tables {
         let dir = data_dir.join(name);

@@ -5,9 +5,12 @@ pub mod dead_letter_topic;
 pub mod dead_letters;
 pub mod events;
 pub mod members;
+pub mod rfm_thresholds;
 pub mod schema;
+pub mod segment_changes;
 pub mod tables;
 
 pub use dead_letters::DeadLetter;
 pub use events::{EventsBuffer, Origin};
+pub use segment_changes::{Cause, ChangesBuffer};
 pub use tables::TableStore;

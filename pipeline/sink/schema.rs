@@ -46,14 +46,20 @@ pub fn events() -> SchemaRef {
     ]))
 }
 
-/// `members/members.parquet`: one row per member, as of `as_of`.
-pub fn members() -> SchemaRef {
-    Arc::new(Schema::new(vec![
+/// The member values the state derives as of a day: the first columns of the members table
+/// and what population statistics and rules see.
+pub fn member_values() -> SchemaRef {
+    Arc::new(Schema::new(member_value_fields()))
+}
+
+fn member_value_fields() -> Vec<Field> {
+    vec![
         Field::new("member_id", DataType::Utf8, false),
         Field::new("signed_up_at", timestamp(), true),
         Field::new("first_purchase_at", timestamp(), true),
         Field::new("last_purchase_at", timestamp(), true),
         Field::new("recency_days", DataType::Int32, true),
+        Field::new("days_since_first_purchase", DataType::Int32, true),
         Field::new("frequency", DataType::Int64, true),
         Field::new("monetary", MONEY, true),
         Field::new("purchases_total", DataType::Int64, false),
@@ -62,6 +68,68 @@ pub fn members() -> SchemaRef {
         Field::new("attributes", DataType::Utf8, true),
         Field::new("as_of", DataType::Date32, false),
         Field::new("updated_at", timestamp(), false),
+    ]
+}
+
+fn score_fields() -> [Field; 3] {
+    ["r_score", "f_score", "m_score"].map(|n| Field::new(n, DataType::Int32, true))
+}
+
+/// What segment rules see: the member values and the three scores.
+pub fn segment_inputs() -> SchemaRef {
+    let mut f = member_value_fields();
+    f.extend(score_fields());
+    Arc::new(Schema::new(f))
+}
+
+/// What tag rules see: segment inputs and the segment.
+pub fn tag_inputs() -> SchemaRef {
+    let mut f = member_value_fields();
+    f.extend(score_fields());
+    f.push(Field::new("rfm_segment", DataType::Utf8, true));
+    Arc::new(Schema::new(f))
+}
+
+/// `members/members.parquet`: one row per member, as of `as_of`, with the classification
+/// of the latest scoring (`scored_at`, with the cut points of refresh `refresh_id`).
+pub fn members() -> SchemaRef {
+    let mut f = member_value_fields();
+    f.extend(score_fields());
+    f.push(Field::new("rfm_segment", DataType::Utf8, true));
+    f.push(Field::new("tags", DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))), false));
+    f.push(Field::new("scored_at", timestamp(), true));
+    f.push(Field::new("refresh_id", DataType::Int64, true));
+    Arc::new(Schema::new(f))
+}
+
+/// `rfm_thresholds/*.parquet`: every refresh's cut points and statistics, one per row.
+pub fn rfm_thresholds() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("refresh_id", DataType::Int64, false),
+        Field::new("as_of", DataType::Date32, false),
+        Field::new("computed_at", timestamp(), false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("position", DataType::Int32, true),
+        Field::new("percentile", DataType::Int32, true),
+        Field::new("value", DataType::Decimal128(38, 4), true),
+        Field::new("population", DataType::Utf8, true),
+        Field::new("population_size", DataType::Int64, false),
+    ]))
+}
+
+/// `segment_changes/*.parquet`: each change of a member's segment or tags, once.
+pub fn segment_changes() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("member_id", DataType::Utf8, false),
+        Field::new("changed_at", timestamp(), false),
+        Field::new("attribute", DataType::Utf8, false),
+        Field::new("old_value", DataType::Utf8, true),
+        Field::new("new_value", DataType::Utf8, true),
+        Field::new("cause", DataType::Utf8, false),
+        Field::new("event_id", DataType::Utf8, true),
+        Field::new("refresh_id", DataType::Int64, true),
+        Field::new("as_of", DataType::Date32, false),
+        Field::new("epoch", DataType::Int64, false),
     ]))
 }
 

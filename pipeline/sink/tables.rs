@@ -24,6 +24,8 @@ use crate::state::Manifest;
 pub const EVENTS: &str = "events";
 pub const MEMBERS: &str = "members";
 pub const DEAD_LETTERS: &str = "dead_letters";
+pub const SEGMENT_CHANGES: &str = "segment_changes";
+pub const RFM_THRESHOLDS: &str = "rfm_thresholds";
 const STAGING: &str = "_staging";
 
 #[derive(Debug, thiserror::Error)]

@@ -178,7 +178,11 @@ pub async fn run(engine: &mut Engine, options: &RunOptions) -> Result<(), KafkaS
                     info!("shutdown requested");
                     break;
                 }
-                if engine.checkpoint_due() {
+                if let Some((job, at)) = engine.due_job() {
+                    let report = tokio::task::block_in_place(|| engine.run_job(dlq.as_mut(), job, at))?;
+                    commit_offsets(engine, &consumer, &kafka.topics);
+                    info!("scheduled refresh done:\n{report}");
+                } else if engine.checkpoint_due() {
                     checkpoint(engine, &consumer, dlq.as_mut(), &kafka.topics)?;
                 }
                 if options.until_caught_up {

@@ -10,10 +10,12 @@ use super::codec::{Corrupt, Decoder, Encoder};
 use super::counters::Counters;
 use super::dedup::{Seen, SeenIds};
 use super::members::{DayBucket, Member, MemberTable, Profile, StoreDay};
+use super::scoring::{Class, RefreshRecord, ScoringState, StatValue};
+use crate::scoring::cuts::Cuts;
 use crate::crash;
 use crate::event::RejectKind;
 
-const MAGIC: &[u8; 8] = b"MFCKPT01";
+const MAGIC: &[u8; 8] = b"MFCKPT02";
 pub const FILE_NAME: &str = "checkpoint.bin";
 
 /// Where reading resumes: source (topic or file) and partition -> next offset to read.
@@ -34,6 +36,7 @@ pub struct Checkpoint {
     pub counters: Counters,
     pub manifest: Manifest,
     pub members: MemberTable,
+    pub scoring: ScoringState,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,12 +105,20 @@ impl Checkpoint {
                 e.str(p)?;
             }
         }
-        encode_members(&self.members, e)
+        encode_members(&self.members, e)?;
+        encode_scoring(&self.scoring, e)
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, Corrupt> {
         let mut d = Decoder::new(bytes)?;
-        if d.bytes(8)? != MAGIC {
+        let magic = d.bytes(8)?;
+        if magic.starts_with(b"MFCKPT") && magic != MAGIC {
+            return Err(Corrupt(format!(
+                "format {} of an older memberflow; replay into a fresh data directory",
+                String::from_utf8_lossy(&magic[6..])
+            )));
+        }
+        if magic != MAGIC {
             return Err(Corrupt("not a memberflow checkpoint (bad magic)".into()));
         }
         let epoch = d.u64()?;
@@ -138,10 +149,11 @@ impl Checkpoint {
         }
         let [publish, delete] = lists;
         let members = decode_members(&mut d)?;
+        let scoring = decode_scoring(&mut d, members.len())?;
         if !d.at_end() {
-            return Err(Corrupt("trailing bytes after the member state".into()));
+            return Err(Corrupt("trailing bytes after the scoring state".into()));
         }
-        Ok(Self { epoch, offsets, counters, manifest: Manifest { publish, delete }, members })
+        Ok(Self { epoch, offsets, counters, manifest: Manifest { publish, delete }, members, scoring })
     }
 }
 
@@ -277,4 +289,77 @@ fn decode_members(d: &mut Decoder<'_>) -> Result<MemberTable, Corrupt> {
         m.rows[i].profile = Some(Box::new(p));
     }
     Ok(m)
+}
+
+fn encode_scoring<W: io::Write>(s: &ScoringState, e: &mut Encoder<W>) -> io::Result<()> {
+    e.u64(s.last_fired.len() as u64)?;
+    for (job, at) in &s.last_fired {
+        e.str(job)?;
+        e.i64(*at)?;
+    }
+    let Some(r) = &s.refresh else {
+        return e.u64(0);
+    };
+    e.u64(1)?;
+    e.u64(r.id)?;
+    e.i32(r.as_of)?;
+    e.i64(r.computed_at)?;
+    e.str(&serde_json::to_string(&r.config).map_err(io::Error::other)?)?;
+    for c in [r.cuts.recency, r.cuts.frequency, r.cuts.monetary].iter().flatten() {
+        e.bytes(&c.to_le_bytes())?;
+    }
+    e.u64(r.scored_population)?;
+    e.u64(r.stats.len() as u64)?;
+    for st in &r.stats {
+        e.str(&st.name)?;
+        e.u64(st.value.is_some() as u64)?;
+        e.bytes(&st.value.unwrap_or(0).to_le_bytes())?;
+        e.u64(st.population_size)?;
+    }
+    let c = &s.classes;
+    e.u32s(c.iter().map(|c| u32::from_le_bytes([c.r, c.f, c.m, c.segment])))?;
+    e.i64s(c.iter().map(|c| c.tags as i64))?;
+    e.i64s(c.iter().map(|c| c.scored_at))
+}
+
+fn decode_scoring(d: &mut Decoder<'_>, members: usize) -> Result<ScoringState, Corrupt> {
+    let mut s = ScoringState::default();
+    for _ in 0..d.len()? {
+        let job = d.str()?.to_string();
+        s.last_fired.push((job, d.i64()?));
+    }
+    if d.u64()? == 0 {
+        return Ok(s);
+    }
+    let (id, as_of, computed_at) = (d.u64()?, d.i32()?, d.i64()?);
+    let config = serde_json::from_str(d.str()?).map_err(|e| Corrupt(format!("refresh rules: {e}")))?;
+    let mut cuts = [0i128; 12];
+    for c in &mut cuts {
+        *c = i128::from_le_bytes(d.bytes(16)?.try_into().unwrap());
+    }
+    let part = |k: usize| -> [i128; 4] { cuts[k * 4..k * 4 + 4].try_into().unwrap() };
+    let cuts = Cuts { recency: part(0), frequency: part(1), monetary: part(2) };
+    let scored_population = d.u64()?;
+    let mut stats = Vec::new();
+    for _ in 0..d.len()? {
+        let name = d.str()?.to_string();
+        let has = d.u64()? == 1;
+        let v = i128::from_le_bytes(d.bytes(16)?.try_into().unwrap());
+        stats.push(StatValue { name, value: has.then_some(v), population_size: d.u64()? });
+    }
+    s.refresh = Some(RefreshRecord { id, as_of, computed_at, config, cuts, scored_population, stats });
+    let (packed, tags, scored_at) = (d.u32s()?, d.i64s()?, d.i64s()?);
+    if packed.len() != tags.len() || tags.len() != scored_at.len() || packed.len() > members {
+        return Err(Corrupt("member classes disagree in length".into()));
+    }
+    s.classes = packed
+        .iter()
+        .zip(tags)
+        .zip(scored_at)
+        .map(|((p, t), at)| {
+            let [r, f, m, segment] = p.to_le_bytes();
+            Class { r, f, m, segment, tags: t as u64, scored_at: at }
+        })
+        .collect();
+    Ok(s)
 }
