@@ -14,6 +14,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/memberflow /usr/local/bin/memberflow
 COPY memberflow.toml /etc/memberflow/memberflow.toml
+COPY jobs /etc/memberflow/jobs
 WORKDIR /var/lib/memberflow
 ENTRYPOINT ["memberflow"]
 CMD ["--help"]

@@ -52,6 +52,8 @@ pub struct KafkaConfig {
     pub group_id: String,
     /// Topic that receives dead letters (raw bytes + reason in headers); empty disables it.
     pub dead_letter_topic: String,
+    /// Topic that receives every segment and tag change (JSON, key = member_id); empty disables it.
+    pub segment_changes_topic: String,
     /// Any librdkafka property, passed through unchanged to consumer and producer
     /// (e.g. `"security.protocol" = "SASL_SSL"`, `"sasl.mechanism" = "PLAIN"`).
     pub properties: BTreeMap<String, String>,
@@ -135,6 +137,7 @@ impl Default for KafkaConfig {
             topics: vec!["member-events".into()],
             group_id: "memberflow".into(),
             dead_letter_topic: "member-events-dead-letters".into(),
+            segment_changes_topic: "member-segment-changes".into(),
             properties: BTreeMap::new(),
         }
     }

@@ -7,7 +7,8 @@ use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 use memberflow::config::MemberflowConfig;
-use memberflow::engine::{wall_clock_micros, AsOf, Engine, TableOnly};
+use memberflow::engine::{wall_clock_micros, AsOf, Engine, EngineError, LockError, TableOnly};
+use memberflow::scoring::manual::{TagOp, TagRequest};
 use memberflow::generate::{output, GenerateConfig, Generator};
 use memberflow::query::{self, OutputFormat};
 use memberflow::source::{file, kafka};
@@ -37,6 +38,9 @@ enum Command {
     Backfill(BackfillArgs),
     /// Re-score every member now (cut points, scores, segments, tags) and print what moved.
     Refresh(RefreshArgs),
+    /// Set or clear an operator's manual tag on a member (with a reason); rules never touch it.
+    #[command(subcommand)]
+    Tag(TagCommand),
     /// Run one read-only SQL statement over the tables (events, members, dead_letters).
     Query(QueryArgs),
     /// Generate realistic synthetic events for a multi-store chain, to a file or a topic.
@@ -112,6 +116,25 @@ struct RefreshArgs {
     /// Score as of this day (YYYY-MM-DD, business time zone) instead of today.
     #[arg(long, value_name = "DATE")]
     as_of: Option<NaiveDate>,
+}
+
+#[derive(Subcommand)]
+enum TagCommand {
+    /// Add manual tag TAG to member MEMBER.
+    Add(TagArgs),
+    /// Remove manual tag TAG from member MEMBER.
+    Remove(TagArgs),
+}
+
+#[derive(Args)]
+struct TagArgs {
+    member: String,
+    tag: String,
+    /// Why (kept in the members' history, segment_changes.reason).
+    #[arg(long, required = true)]
+    reason: String,
+    #[command(flatten)]
+    tables: TableArgs,
 }
 
 #[derive(Args)]
@@ -260,6 +283,7 @@ async fn dispatch(command: Command) -> Result<()> {
                 .context("refresh failed; the previous tables are intact")?;
             print!("{report}");
         }
+        Command::Tag(t) => tokio::task::block_in_place(|| manual_tag(t))?,
         Command::Query(a) => {
             let config = load_config(&a.tables, None)?;
             let ctx = query::session(&config.data_dir).await?;
@@ -269,6 +293,35 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Generate(a) => generate(a).await?,
         Command::Demo(a) => demo::run(a.events, &a.data_dir).await?,
         Command::Bench(a) => bench::run(a).await?,
+    }
+    Ok(())
+}
+
+/// Applies the request at once when the data directory is free; otherwise leaves it in the
+/// inbox for the process that holds it (applied at its next checkpoint).
+fn manual_tag(command: TagCommand) -> Result<()> {
+    let (op, a) = match command {
+        TagCommand::Add(a) => (TagOp::Add, a),
+        TagCommand::Remove(a) => (TagOp::Remove, a),
+    };
+    let config = load_config(&a.tables, None)?;
+    let request = TagRequest { op, member_id: a.member, tag: a.tag, reason: a.reason, requested_at: wall_clock_micros() };
+    request.check().map_err(|e| anyhow::anyhow!(e))?;
+    match Engine::open(&config, AsOf::Latest, wall_clock_micros) {
+        Err(EngineError::Lock(busy @ LockError::Busy { .. })) => {
+            let file = request.submit(&config.data_dir)?;
+            println!("queued {}: {busy}; that process applies it at its next checkpoint", file.display());
+        }
+        Err(e) => return Err(e.into()),
+        Ok(mut engine) => {
+            let Some(m) = engine.members().ids.find(&request.member_id) else {
+                bail!("unknown member {:?} in {}", request.member_id, config.data_dir.display());
+            };
+            request.submit(&config.data_dir)?;
+            tokio::task::block_in_place(|| engine.checkpoint(&mut TableOnly, true))?;
+            let tags: Vec<&str> = engine.scoring().manual_tags(m).iter().map(|t| t.tag.as_str()).collect();
+            println!("member {}: manual tags now {tags:?}", request.member_id);
+        }
     }
     Ok(())
 }

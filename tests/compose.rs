@@ -31,8 +31,10 @@ fn compose_file_agrees_with_the_config() {
     assert!(advertised.ends_with(&format!("//{brokers}")), "{brokers} is not what kafka advertises ({advertised})");
     let dlq = env["MEMBERFLOW__KAFKA__DEAD_LETTER_TOPIC"].as_str().unwrap();
     assert_eq!(dlq, defaults.kafka.dead_letter_topic);
+    let changes = env["MEMBERFLOW__KAFKA__SEGMENT_CHANGES_TOPIC"].as_str().unwrap();
+    assert_eq!(changes, defaults.kafka.segment_changes_topic);
     let init = services["kafka-init"]["command"][0].as_str().unwrap();
-    for topic in defaults.kafka.topics.iter().chain([&defaults.kafka.dead_letter_topic]) {
+    for topic in defaults.kafka.topics.iter().chain([&defaults.kafka.dead_letter_topic, &defaults.kafka.segment_changes_topic]) {
         assert!(init.contains(&format!("--topic {topic} ")), "kafka-init does not create {topic}");
     }
     assert_eq!(services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"].as_str(), Some("broker,controller"), "KRaft mode");
@@ -40,4 +42,7 @@ fn compose_file_agrees_with_the_config() {
     assert_eq!(mf["build"].as_str(), Some("."));
     let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
     assert!(dockerfile.contains("--bin memberflow"));
+    // The job specs `run` fires are in the image where the environment says.
+    let jobs = env["MEMBERFLOW__JOBS__DIR"].as_str().unwrap();
+    assert!(dockerfile.contains(&format!("COPY jobs {jobs}")), "the Dockerfile does not copy jobs/ to {jobs}");
 }

@@ -47,6 +47,7 @@ fn run_cmd(brokers: &str, topic: &str, data: &Path) -> std::process::Command {
     ])
     .env("MEMBERFLOW__CHECKPOINT__INTERVAL", "300ms")
     .env("MEMBERFLOW__KAFKA__DEAD_LETTER_TOPIC", format!("{topic}-dlq"))
+    .env("MEMBERFLOW__KAFKA__SEGMENT_CHANGES_TOPIC", format!("{topic}-changes"))
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
     cmd
@@ -167,4 +168,43 @@ fn a_duplicate_300_days_later_and_after_a_restart_is_applied_once() {
     assert_eq!(m.purchases_total, 2);
     assert_eq!(m.monetary, Some(10_000));
     assert_eq!(m.stores_in_window, Some(2));
+}
+
+#[test]
+fn run_fires_the_scheduled_refresh_once_and_scores_members_between_refreshes() {
+    let dir = tempfile::tempdir().unwrap();
+    let tansu = Tansu::start(dir.path());
+    let brokers = tansu.brokers();
+    produce_generated(&brokers, "events-j", &[]);
+    let data = dir.path().join("data");
+    expect_success(run_cmd(&brokers, "events-j", &data).spawn().unwrap());
+    // More events (returning and new members), then a run with a scheduled job that never
+    // fired: it fires once, the events after it are scored with its cut points.
+    run_ok(&[
+        "generate", "--topic", "events-j", "--brokers", &brokers, "--start", "2026-06-01", "--end", "2026-10-31",
+        "--events", "4000", "--members", "2500", "--seed", "99", "--key-mismatch-rate", "0", "--batch-records", "1",
+    ]);
+    let jobs = dir.path().join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    std::fs::write(jobs.join("nightly.toml"), "run = \"refresh\"\nschedule = \"30 3 * * *\"\ntime_zone = \"Asia/Shanghai\"\n").unwrap();
+    let with_jobs = || {
+        let mut cmd = run_cmd(&brokers, "events-j", &data);
+        cmd.env("MEMBERFLOW__JOBS__DIR", &jobs);
+        cmd
+    };
+    let out = with_jobs().env("MEMBERFLOW_LOG", "info").output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("scheduled refresh done") && log.contains("hibernating"), "{log}");
+    let refreshes = |d: &Path| crate::support::duckdb(&format!("SELECT count(DISTINCT refresh_id) FROM read_parquet('{}/rfm_thresholds/*.parquet')", d.display()));
+    assert_eq!(refreshes(&data)[0][0], "1");
+    crate::scoring::rfm_check(&data, &["--stored-cuts"]);
+    // Every recorded change also reached the segment-changes topic.
+    let rows = crate::support::duckdb(&format!("SELECT count(*) FROM read_parquet('{}/segment_changes/*.parquet')", data.display()));
+    let rows: i64 = rows[0][0].parse().unwrap();
+    assert!(rows > 0);
+    assert_eq!(topic_count(&brokers, "events-j-changes", rows), rows);
+    // Restarted before the next scheduled time: the job does not fire again.
+    expect_success(with_jobs().spawn().unwrap());
+    assert_eq!(refreshes(&data)[0][0], "1");
 }

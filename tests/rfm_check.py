@@ -5,15 +5,23 @@ memberflow's config or code) the cut points (percentile_cont, linear interpolati
 1-5 scores, the RFM segment and the default tags, and compares each member's row.
 Prints `mismatches N` and up to 10 examples; `cuts` lines give the expected cut points.
 
-usage: python3 tests/rfm_check.py DATA_DIR [EXTRA_TAG_NAME SQL_PREDICATE]
+With --stored-cuts the cut points and monetary_p90 are read from the latest refresh in
+rfm_thresholds instead (to check members scored between refreshes, which use them).
+
+usage: python3 tests/rfm_check.py DATA_DIR [--stored-cuts] [--extra-tag NAME SQL_PREDICATE]
 """
-import sys
+import argparse
 from fractions import Fraction
 
 import duckdb
 
-data = sys.argv[1]
-extra = sys.argv[2:4]
+ap = argparse.ArgumentParser()
+ap.add_argument("data")
+ap.add_argument("--stored-cuts", action="store_true")
+ap.add_argument("--extra-tag", nargs=2)
+args = ap.parse_args()
+data = args.data
+extra = args.extra_tag or []
 cols = "member_id, recency_days, days_since_first_purchase, frequency, monetary, purchases_total, stores_in_window, r_score, f_score, m_score, rfm_segment, tags"
 extra_sql = f", ({extra[1]}) AS extra_tag" if extra else ""
 rows = duckdb.sql(f"SELECT {cols}{extra_sql} FROM read_parquet('{data}/members/members.parquet')").fetchall()
@@ -41,6 +49,14 @@ for name, k in (("recency_days", 1), ("frequency", 3), ("monetary", 4)):
     print("cuts", name, " ".join(str(float(c)) for c in cuts[name]))
 active = [money(r[4]) for r in rows if r[3] is not None and r[3] >= 1]
 p90 = pct_cont(active, 90) if active else None
+if args.stored_cuts:
+    stored = duckdb.sql(
+        f"SELECT name, position, value::VARCHAR FROM read_parquet('{data}/rfm_thresholds/*.parquet') "
+        f"WHERE refresh_id = (SELECT max(refresh_id) FROM read_parquet('{data}/rfm_thresholds/*.parquet')) ORDER BY name, position"
+    ).fetchall()
+    for name in cuts:
+        cuts[name] = [Fraction(v) for n, _, v in stored if n == name]
+    p90 = next((Fraction(v) for n, _, v in stored if n == "monetary_p90" and v is not None), None)
 
 
 def segment(r, f):

@@ -32,7 +32,7 @@ fn ok(out: std::process::Output) -> String {
 }
 
 /// Runs tests/rfm_check.py; returns its output after checking it found no mismatch.
-fn rfm_check(data: &Path, extra_tag: &[&str]) -> String {
+pub fn rfm_check(data: &Path, extra_tag: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/rfm_check.py");
     let out = Command::new("python3").arg(script).arg(data).args(extra_tag).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -141,7 +141,7 @@ fn refresh_matches_an_independent_computation_and_a_new_rule_needs_no_rebuild() 
     std::fs::write(&cfg, format!("{default}\n[[scoring.tags]]\nname = \"regular_s003\"\nwhen = \"{rule}\"\n")).unwrap();
     let report = ok(refresh(&data, &["--config", cfg.to_str().unwrap()], &[]));
     assert!(report.contains("regular_s003"), "{report}");
-    rfm_check(&data, &["regular_s003", rule]);
+    rfm_check(&data, &["--extra-tag", "regular_s003", rule]);
     let tagged = q(&format!("SELECT count(*) FROM read_parquet('{d}/members/members.parquet') WHERE list_contains(tags, 'regular_s003')"));
     assert_ne!(tagged[0][0], "0", "nobody got the new tag; pick another rule");
     // Same day, same data: the only changes of refresh 2 are the new tag's entries.
@@ -223,4 +223,49 @@ fn each_transition_is_recorded_once_across_crashes() {
     assert_eq!(members, clean_members);
     assert_eq!(changes.len(), clean_changes.len());
     assert!(changes == clean_changes, "segment_changes differ from the crash-free run");
+}
+
+#[test]
+fn manual_tags_live_beside_rules_and_are_recorded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    generate_file(&file, 5_000, 300, 4, &[]);
+    let data = dir.path().join("data");
+    ok(backfill(&file, &data, &[]));
+    ok(refresh(&data, &[], &[]));
+    let d = data.display();
+    let member = q(&format!("SELECT member_id FROM read_parquet('{d}/members/members.parquet') WHERE len(tags) > 0 ORDER BY 1 LIMIT 1"))[0][0].clone();
+    let tag = |args: &[&str]| {
+        let mut cmd = bin();
+        cmd.arg("tag").args(args).args(["--data-dir", data.to_str().unwrap()]);
+        cmd.output().unwrap()
+    };
+    let out = ok(tag(&["add", &member, "vip", "--reason", "call centre escalation"]));
+    assert!(out.contains(r#"manual tags now ["vip"]"#), "{out}");
+    // A second request is queued while another process holds the data directory, and
+    // applied by that process's next checkpoint (here: the refresh after it).
+    let lock = std::fs::OpenOptions::new().write(true).open(data.join(".lock")).unwrap();
+    lock.try_lock().unwrap();
+    let out = ok(tag(&["add", &member, "gift-2026", "--reason", "anniversary campaign"]));
+    assert!(out.starts_with("queued"), "{out}");
+    drop(lock);
+    let err = tag(&["add", "no-such-member", "vip", "--reason", "x"]);
+    assert!(!err.status.success() && String::from_utf8_lossy(&err.stderr).contains("unknown member"));
+    ok(refresh(&data, &[], &[]));
+    let row = q(&format!("SELECT manual_tags, list_contains(tags, 'vip'), len(tags) > 2 FROM read_parquet('{d}/members/members.parquet') WHERE member_id = '{member}'"));
+    assert_eq!(row[0], vec!["['gift-2026', 'vip']", "True", "True"], "rules keep the manual tags");
+    ok(tag(&["remove", &member, "vip", "--reason", "resolved"]));
+    ok(tag(&["remove", &member, "vip", "--reason", "again: no change, no row"]));
+    let history = q(&format!(
+        "SELECT old_value, new_value, cause, reason FROM read_parquet('{d}/segment_changes/*.parquet') WHERE attribute = 'manual_tag' ORDER BY epoch, new_value"
+    ));
+    assert_eq!(
+        history,
+        vec![
+            vec!["", "vip", "manual", "call centre escalation"],
+            vec!["", "gift-2026", "manual", "anniversary campaign"],
+            vec!["vip", "", "manual", "resolved"],
+        ]
+    );
+    assert!(std::fs::read_dir(data.join("manual_tags/inbox")).unwrap().next().is_none(), "requests left in the inbox");
 }

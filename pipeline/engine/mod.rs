@@ -6,6 +6,8 @@ mod lock;
 mod scoring;
 
 use std::path::Path;
+
+use arrow::array::RecordBatch;
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
@@ -30,6 +32,9 @@ pub enum AsOf {
     Today,
     /// A fixed day, for replays (`--as-of`).
     Fixed(chrono::NaiveDate),
+    /// The latest as-of day the state was computed for (today for a new state): for
+    /// commands that change no values, such as setting a manual tag.
+    Latest,
 }
 
 /// One consumed message.
@@ -40,16 +45,17 @@ pub struct Message<'a> {
     pub origin: Origin<'a>,
 }
 
-/// Receives dead letters before the checkpoint that covers them commits.
-pub trait DeadLetterSink {
-    fn send(&mut self, letters: &[DeadLetter]) -> Result<(), EngineError>;
+/// Receives an epoch's dead letters and segment changes, durably, before the checkpoint
+/// that covers them commits (at-least-once: a crash in between sends them again).
+pub trait OutputTopics {
+    fn send(&mut self, letters: &[DeadLetter], changes: Option<&RecordBatch>) -> Result<(), EngineError>;
 }
 
-/// No dead-letter topic: the `dead_letters` table only.
+/// No output topics: the tables only.
 pub struct TableOnly;
 
-impl DeadLetterSink for TableOnly {
-    fn send(&mut self, _: &[DeadLetter]) -> Result<(), EngineError> {
+impl OutputTopics for TableOnly {
+    fn send(&mut self, _: &[DeadLetter], _: Option<&RecordBatch>) -> Result<(), EngineError> {
         Ok(())
     }
 }
@@ -68,8 +74,8 @@ pub enum EngineError {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("--as-of: {0}")]
     AsOf(String),
-    #[error("dead-letter topic: {0}")]
-    DeadLetterTopic(String),
+    #[error("output topic: {0}")]
+    OutputTopic(String),
     #[error(transparent)]
     Rules(#[from] RuleError),
 }
@@ -85,6 +91,8 @@ pub struct CheckpointReport {
     pub members_written: bool,
     /// Members re-classified because events changed them, and the changes recorded.
     pub members_rescored: usize,
+    /// Manual tag requests read from the inbox (applied or refused).
+    pub manual_requests: usize,
     pub segment_changes: usize,
     pub checkpoint_bytes: u64,
     pub elapsed: Duration,
@@ -202,6 +210,10 @@ impl Engine {
         &self.ckpt.members
     }
 
+    pub fn scoring(&self) -> &crate::state::scoring::ScoringState {
+        &self.ckpt.scoring
+    }
+
     pub fn tables(&self) -> &TableStore {
         &self.tables
     }
@@ -225,6 +237,8 @@ impl Engine {
         let day = match self.as_of {
             AsOf::Today => self.calendar.today((self.clock)()),
             AsOf::Fixed(date) => date_to_day(date),
+            AsOf::Latest if self.ckpt.members.as_of_high != Day::MIN => self.ckpt.members.as_of_high,
+            AsOf::Latest => self.calendar.today((self.clock)()),
         };
         if day < self.ckpt.members.as_of_high {
             return Err(EngineError::AsOf(format!(
@@ -350,9 +364,16 @@ impl Engine {
 
     /// Whether the checkpoint interval or size has been reached.
     pub fn checkpoint_due(&self) -> bool {
-        self.since_checkpoint > 0
-            && (self.since_checkpoint >= self.config.checkpoint.max_events
-                || self.last_checkpoint.elapsed() >= self.config.checkpoint.interval)
+        let interval = self.last_checkpoint.elapsed() >= self.config.checkpoint.interval;
+        (self.since_checkpoint > 0 && (interval || self.since_checkpoint >= self.config.checkpoint.max_events))
+            || (interval && self.manual_requests_waiting())
+    }
+
+    /// Whether an operator's manual tag request waits in the inbox (checked once per
+    /// checkpoint interval while no events flow).
+    fn manual_requests_waiting(&self) -> bool {
+        std::fs::read_dir(self.config.data_dir.join(crate::scoring::manual::INBOX))
+            .is_ok_and(|mut d| d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))))
     }
 
     /// Whether the members table should be rewritten at this checkpoint of a long run.
@@ -365,20 +386,20 @@ impl Engine {
     ///
     /// An error is fatal for this engine (its buffers were handed over): stop, and let the
     /// next `open` discard the epoch's staging and replay from the last checkpoint.
-    pub fn checkpoint(&mut self, dlq: &mut dyn DeadLetterSink, write_members: bool) -> Result<CheckpointReport, EngineError> {
-        Ok(self.commit(dlq, write_members, false)?.0)
+    pub fn checkpoint(&mut self, outputs: &mut dyn OutputTopics, write_members: bool) -> Result<CheckpointReport, EngineError> {
+        Ok(self.commit(outputs, write_members, false)?.0)
     }
 
     /// A checkpoint that also refreshes: new cut points, every member re-scored, what moved
     /// recorded; the tables change atomically with the checkpoint, or not at all.
-    pub fn refresh(&mut self, dlq: &mut dyn DeadLetterSink) -> Result<(CheckpointReport, RefreshReport), EngineError> {
-        let (report, refresh) = self.commit(dlq, true, true)?;
+    pub fn refresh(&mut self, outputs: &mut dyn OutputTopics) -> Result<(CheckpointReport, RefreshReport), EngineError> {
+        let (report, refresh) = self.commit(outputs, true, true)?;
         Ok((report, refresh.expect("a refresh was asked for")))
     }
 
     fn commit(
         &mut self,
-        dlq: &mut dyn DeadLetterSink,
+        outputs: &mut dyn OutputTopics,
         write_members: bool,
         refresh: bool,
     ) -> Result<(CheckpointReport, Option<RefreshReport>), EngineError> {
@@ -407,6 +428,7 @@ impl Engine {
         }
         self.ckpt.members.advance_as_of(as_of, self.rules.window_days).map_err(EngineError::AsOf)?;
         let now = (self.clock)();
+        report.manual_requests = self.apply_manual_tags(epoch, as_of, now, &mut manifest.delete);
         report.members_rescored = self.score_changed(epoch, as_of, now)?;
         let refreshed = if refresh {
             let (refreshed, rel) = self.full_refresh(epoch, as_of, now)?;
@@ -423,10 +445,11 @@ impl Engine {
             report.members_written = true;
             self.last_members = Some(Instant::now());
         }
-        if let Some(batch) = self.changes.take()? {
+        let changes = self.changes.take()?;
+        if let Some(batch) = &changes {
             report.segment_changes = batch.num_rows();
             let rel = format!("{SEGMENT_CHANGES}/part-{epoch:010}.parquet");
-            self.tables.stage(epoch, &rel, schema::segment_changes(), [Ok(batch)])?;
+            self.tables.stage(epoch, &rel, schema::segment_changes(), [Ok(batch.clone())])?;
             manifest.publish.push(rel);
             touched.push((SEGMENT_CHANGES.to_string(), schema::segment_changes()));
         }
@@ -439,7 +462,7 @@ impl Engine {
         self.tables.sync()?;
         crash::point("after_stage");
         crash::point("before_dead_letter_produce");
-        dlq.send(&dead)?;
+        outputs.send(&dead, changes.as_ref())?;
         crash::point("after_dead_letter_produce");
         report.files_written = manifest.publish.len();
         report.files_retired = manifest.delete.len();

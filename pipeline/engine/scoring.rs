@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use tracing::info;
+use tracing::{info, warn};
 
-use super::{DeadLetterSink, Engine, EngineError};
+use super::{OutputTopics, Engine, EngineError};
 use crate::job::{Job, JobKind};
+use crate::scoring::manual::{self, TagOp};
 use crate::scoring::{changes::diff, refresh, Change, Labels, Moves, Scorer};
 use crate::sink::tables::MEMBERS;
 use crate::sink::{members, rfm_thresholds, schema, Cause};
@@ -68,12 +69,12 @@ impl Engine {
     }
 
     /// Runs job `k` for its scheduled time `at`; when it fired is committed with its effect.
-    pub fn run_job(&mut self, dlq: &mut dyn DeadLetterSink, k: usize, at: i64) -> Result<RefreshReport, EngineError> {
+    pub fn run_job(&mut self, outputs: &mut dyn OutputTopics, k: usize, at: i64) -> Result<RefreshReport, EngineError> {
         let job = self.jobs[k].clone();
         info!(job = %job.name, scheduled_at = at, "running scheduled job");
         self.ckpt.scoring.set_last_fired(&job.name, at);
         match job.kind {
-            JobKind::Refresh => Ok(self.refresh(dlq)?.1),
+            JobKind::Refresh => Ok(self.refresh(outputs)?.1),
         }
     }
 
@@ -105,7 +106,7 @@ impl Engine {
                 diff(old, &labels, &new, &labels, &mut out);
                 for change in &out {
                     let member = table.ids.get(*m);
-                    self.changes.push(member, change, Cause::Event(event_id), scorer.refresh.id, now, as_of, epoch);
+                    self.changes.push(member, change, Cause::Event(event_id), Some(scorer.refresh.id), now, as_of, epoch);
                 }
                 *old = new;
             }
@@ -139,7 +140,7 @@ impl Engine {
                 diff(&classes[m], &old_labels, &new, &new_labels, &mut out);
                 for change in &out {
                     moves.count(change);
-                    self.changes.push(table.ids.get(m as u32), change, Cause::Refresh, id, now, as_of, epoch);
+                    self.changes.push(table.ids.get(m as u32), change, Cause::Refresh, Some(id), now, as_of, epoch);
                 }
                 classes[m] = new;
             }
@@ -168,6 +169,34 @@ impl Engine {
         let report = RefreshReport { refresh: record, members: n, moves, segment_counts, tag_counts, elapsed: started.elapsed() };
         info!(refresh_id = id, members = n, elapsed_ms = report.elapsed.as_millis() as u64, "refresh computed");
         Ok((report, rel))
+    }
+
+    /// Applies the operators' pending manual tag requests; their files are deleted by this
+    /// epoch's manifest, so each is applied once. Returns how many were read.
+    pub(super) fn apply_manual_tags(&mut self, epoch: u64, as_of: Day, now: i64, delete: &mut Vec<String>) -> usize {
+        let pending = manual::pending(&self.config.data_dir);
+        let refresh = self.ckpt.scoring.refresh.as_ref().map(|r| r.id);
+        for (rel, request) in &pending {
+            let applied = request.as_ref().map_err(Clone::clone).and_then(|r| {
+                let m = self.ckpt.members.ids.find(&r.member_id).ok_or_else(|| format!("unknown member {:?}", r.member_id))?;
+                let add = r.op == TagOp::Add;
+                if self.ckpt.scoring.set_manual(m, &r.tag, add, &r.reason, r.requested_at) {
+                    let change = Change {
+                        attribute: "manual_tag",
+                        old: (!add).then_some(r.tag.as_str()),
+                        new: add.then_some(r.tag.as_str()),
+                    };
+                    self.changes.push(&r.member_id, &change, Cause::Manual(&r.reason), refresh, now, as_of, epoch);
+                }
+                Ok(())
+            });
+            match applied {
+                Ok(()) => info!(file = %rel, "manual tag request applied"),
+                Err(problem) => warn!(file = %rel, "manual tag request not applied: {problem}"),
+            }
+            delete.push(rel.clone());
+        }
+        pending.len()
     }
 
     /// Stages the members table with each member's stored classification.

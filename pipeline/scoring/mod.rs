@@ -10,6 +10,7 @@
 pub mod changes;
 pub mod classify;
 pub mod config;
+pub mod manual;
 pub mod cuts;
 pub mod refresh;
 pub mod rules;

@@ -93,7 +93,8 @@ pub fn table_batch(
     let n = members.len();
     let mut scores = [0, 1, 2].map(|_| Int32Builder::with_capacity(n));
     let mut segment = StringBuilder::with_capacity(n, n * 12);
-    let mut tags = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new("item", DataType::Utf8, false)));
+    let list = || ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new("item", DataType::Utf8, false)));
+    let (mut tags, mut manual_tags) = (list(), list());
     let mut scored_at = TimestampMicrosecondBuilder::with_capacity(n);
     let mut refresh_id = Int64Builder::with_capacity(n);
     let refresh = scoring.refresh.as_ref().map(|r| r.id as i64);
@@ -109,7 +110,14 @@ pub fn table_batch(
                 tags.values().append_value(t);
             }
         }
+        for t in scoring.manual_tags(m as u32) {
+            if !(c.scored() && labels.tags.iter().enumerate().any(|(k, a)| *a == t.tag && c.tags >> k & 1 == 1)) {
+                tags.values().append_value(&t.tag);
+            }
+            manual_tags.values().append_value(&t.tag);
+        }
         tags.append(true);
+        manual_tags.append(true);
         scored_at.append_option(c.scored().then_some(c.scored_at));
         refresh_id.append_option(refresh.filter(|_| c.scored()));
     }
@@ -117,6 +125,7 @@ pub fn table_batch(
     columns.extend(scores.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     columns.push(Arc::new(segment.finish()));
     columns.push(Arc::new(tags.finish()));
+    columns.push(Arc::new(manual_tags.finish()));
     columns.push(Arc::new(scored_at.finish().with_timezone("UTC")));
     columns.push(Arc::new(refresh_id.finish()));
     RecordBatch::try_new(schema::members(), columns)

@@ -1,7 +1,7 @@
 //! Where results go: Parquet tables (staged, then published by a checkpoint) and the
 //! dead-letter topic.
 
-pub mod dead_letter_topic;
+pub mod topics;
 pub mod dead_letters;
 pub mod events;
 pub mod members;

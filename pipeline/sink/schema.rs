@@ -71,6 +71,10 @@ fn member_value_fields() -> Vec<Field> {
     ]
 }
 
+fn string_list() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, false)))
+}
+
 fn score_fields() -> [Field; 3] {
     ["r_score", "f_score", "m_score"].map(|n| Field::new(n, DataType::Int32, true))
 }
@@ -96,7 +100,8 @@ pub fn members() -> SchemaRef {
     let mut f = member_value_fields();
     f.extend(score_fields());
     f.push(Field::new("rfm_segment", DataType::Utf8, true));
-    f.push(Field::new("tags", DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))), false));
+    f.push(Field::new("tags", string_list(), false));
+    f.push(Field::new("manual_tags", string_list(), false));
     f.push(Field::new("scored_at", timestamp(), true));
     f.push(Field::new("refresh_id", DataType::Int64, true));
     Arc::new(Schema::new(f))
@@ -128,6 +133,7 @@ pub fn segment_changes() -> SchemaRef {
         Field::new("cause", DataType::Utf8, false),
         Field::new("event_id", DataType::Utf8, true),
         Field::new("refresh_id", DataType::Int64, true),
+        Field::new("reason", DataType::Utf8, true),
         Field::new("as_of", DataType::Date32, false),
         Field::new("epoch", DataType::Int64, false),
     ]))

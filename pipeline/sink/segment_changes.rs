@@ -10,11 +10,12 @@ use super::schema;
 use crate::scoring::Change;
 use crate::state::Day;
 
-/// Why a change happened: an applied event, or a refresh.
+/// Why a change happened: an applied event, a refresh, or an operator (with a reason).
 #[derive(Debug, Clone, Copy)]
 pub enum Cause<'a> {
     Event(&'a str),
     Refresh,
+    Manual(&'a str),
 }
 
 #[derive(Default)]
@@ -27,6 +28,7 @@ pub struct ChangesBuffer {
     cause: StringBuilder,
     event_id: StringBuilder,
     refresh_id: Int64Builder,
+    reason: StringBuilder,
     as_of: Date32Builder,
     epoch: Int64Builder,
     rows: usize,
@@ -38,7 +40,7 @@ impl ChangesBuffer {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn push(&mut self, member_id: &str, change: &Change<'_>, cause: Cause<'_>, refresh_id: u64, changed_at: i64, as_of: Day, epoch: u64) {
+    pub fn push(&mut self, member_id: &str, change: &Change<'_>, cause: Cause<'_>, refresh_id: Option<u64>, changed_at: i64, as_of: Day, epoch: u64) {
         self.member_id.append_value(member_id);
         self.changed_at.append_value(changed_at);
         self.attribute.append_value(change.attribute);
@@ -49,12 +51,16 @@ impl ChangesBuffer {
                 self.cause.append_value("event");
                 self.event_id.append_value(id);
             }
-            Cause::Refresh => {
-                self.cause.append_value("refresh");
+            Cause::Refresh | Cause::Manual(_) => {
+                self.cause.append_value(if matches!(cause, Cause::Refresh) { "refresh" } else { "manual" });
                 self.event_id.append_null();
             }
         }
-        self.refresh_id.append_value(refresh_id as i64);
+        self.reason.append_option(match cause {
+            Cause::Manual(reason) => Some(reason),
+            _ => None,
+        });
+        self.refresh_id.append_option(refresh_id.map(|r| r as i64));
         self.as_of.append_value(as_of);
         self.epoch.append_value(epoch as i64);
         self.rows += 1;
@@ -77,6 +83,7 @@ impl ChangesBuffer {
                 Arc::new(b.cause.finish()),
                 Arc::new(b.event_id.finish()),
                 Arc::new(b.refresh_id.finish()),
+                Arc::new(b.reason.finish()),
                 Arc::new(b.as_of.finish()),
                 Arc::new(b.epoch.finish()),
             ],

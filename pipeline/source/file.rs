@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::engine::{DeadLetterSink, Engine, EngineError, Message};
+use crate::engine::{OutputTopics, Engine, EngineError, Message};
 use crate::sink::Origin;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +24,7 @@ pub enum FileSourceError {
 pub fn backfill(
     engine: &mut Engine,
     files: &[PathBuf],
-    dlq: &mut dyn DeadLetterSink,
+    outputs: &mut dyn OutputTopics,
     progress: bool,
 ) -> Result<(), FileSourceError> {
     let total: u64 = files.iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum();
@@ -35,14 +35,14 @@ pub fn backfill(
             .progress_chars("=> "),
     );
     for path in files {
-        feed_file(engine, path, dlq, &bar)?;
+        feed_file(engine, path, outputs, &bar)?;
     }
-    engine.checkpoint(dlq, true)?;
+    engine.checkpoint(outputs, true)?;
     bar.finish_and_clear();
     Ok(())
 }
 
-fn feed_file(engine: &mut Engine, path: &Path, dlq: &mut dyn DeadLetterSink, bar: &ProgressBar) -> Result<(), FileSourceError> {
+fn feed_file(engine: &mut Engine, path: &Path, outputs: &mut dyn OutputTopics, bar: &ProgressBar) -> Result<(), FileSourceError> {
     let io = |source| FileSourceError::Io { path: path.to_path_buf(), source };
     let canonical = path.canonicalize().map_err(io)?;
     let source = canonical.to_string_lossy().into_owned();
@@ -63,7 +63,7 @@ fn feed_file(engine: &mut Engine, path: &Path, dlq: &mut dyn DeadLetterSink, bar
             let origin = Origin { source: &source, partition: 0, offset };
             engine.process(&Message { key: None, payload, origin });
             if engine.checkpoint_due() {
-                let report = engine.checkpoint(dlq, false)?;
+                let report = engine.checkpoint(outputs, false)?;
                 bar.set_message(format!("checkpoint {}", report.epoch));
             }
         }

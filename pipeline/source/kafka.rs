@@ -21,8 +21,8 @@ use rdkafka::{ClientConfig, ClientContext, Message as _, Offset, TopicPartitionL
 use tracing::{error, info, warn};
 
 use crate::config::KafkaConfig;
-use crate::engine::{DeadLetterSink, Engine, EngineError, Message, TableOnly};
-use crate::sink::dead_letter_topic::DeadLetterTopic;
+use crate::engine::{OutputTopics, Engine, EngineError, Message, TableOnly};
+use crate::sink::topics::KafkaOutputs;
 use crate::sink::Origin;
 
 #[derive(Debug, thiserror::Error)]
@@ -130,12 +130,16 @@ struct CatchUp {
 /// then commits a final checkpoint with the members table.
 pub async fn run(engine: &mut Engine, options: &RunOptions) -> Result<(), KafkaSourceError> {
     let kafka = engine.config().kafka.clone();
-    // The dead-letter topic must exist before the first checkpoint sends to it.
-    let mut dlq: Box<dyn DeadLetterSink> = if kafka.dead_letter_topic.is_empty() {
+    // The output topics must exist before the first checkpoint sends to them.
+    let mut outputs: Box<dyn OutputTopics> = if kafka.dead_letter_topic.is_empty() && kafka.segment_changes_topic.is_empty() {
         Box::new(TableOnly)
     } else {
-        ensure_topic(&client_config(&kafka), &kafka.dead_letter_topic, 1).await?;
-        Box::new(DeadLetterTopic::new(&client_config(&kafka), &kafka.dead_letter_topic)?)
+        for topic in [&kafka.dead_letter_topic, &kafka.segment_changes_topic] {
+            if !topic.is_empty() {
+                ensure_topic(&client_config(&kafka), topic, 1).await?;
+            }
+        }
+        Box::new(KafkaOutputs::new(&client_config(&kafka), &kafka.dead_letter_topic, &kafka.segment_changes_topic)?)
     };
     let positions: Positions = Arc::new(Mutex::new(HashMap::new()));
     publish_positions(engine, &positions, &kafka.topics);
@@ -166,7 +170,7 @@ pub async fn run(engine: &mut Engine, options: &RunOptions) -> Result<(), KafkaS
                     }
                     bar.inc(1);
                     if engine.checkpoint_due() {
-                        checkpoint(engine, &consumer, dlq.as_mut(), &kafka.topics)?;
+                        checkpoint(engine, &consumer, outputs.as_mut(), &kafka.topics)?;
                     }
                 }
                 Err(KafkaError::PartitionEOF(_)) => {}
@@ -179,11 +183,11 @@ pub async fn run(engine: &mut Engine, options: &RunOptions) -> Result<(), KafkaS
                     break;
                 }
                 if let Some((job, at)) = engine.due_job() {
-                    let report = tokio::task::block_in_place(|| engine.run_job(dlq.as_mut(), job, at))?;
+                    let report = tokio::task::block_in_place(|| engine.run_job(outputs.as_mut(), job, at))?;
                     commit_offsets(engine, &consumer, &kafka.topics);
                     info!("scheduled refresh done:\n{report}");
                 } else if engine.checkpoint_due() {
-                    checkpoint(engine, &consumer, dlq.as_mut(), &kafka.topics)?;
+                    checkpoint(engine, &consumer, outputs.as_mut(), &kafka.topics)?;
                 }
                 if options.until_caught_up {
                     let parts = assigned.lock().expect("not poisoned").clone();
@@ -208,7 +212,7 @@ pub async fn run(engine: &mut Engine, options: &RunOptions) -> Result<(), KafkaS
         }
     }
     bar.finish_and_clear();
-    let report = engine.checkpoint(dlq.as_mut(), true)?;
+    let report = engine.checkpoint(outputs.as_mut(), true)?;
     commit_offsets(engine, &consumer, &kafka.topics);
     info!(epoch = report.epoch, "final checkpoint committed ({})", engine.counters());
     Ok(())
@@ -234,11 +238,11 @@ fn is_fatal(e: &KafkaError) -> bool {
 fn checkpoint(
     engine: &mut Engine,
     consumer: &StreamConsumer<ResumeContext>,
-    dlq: &mut dyn DeadLetterSink,
+    outputs: &mut dyn OutputTopics,
     topics: &[String],
 ) -> Result<(), KafkaSourceError> {
     let members = engine.members_due();
-    tokio::task::block_in_place(|| engine.checkpoint(dlq, members))?;
+    tokio::task::block_in_place(|| engine.checkpoint(outputs, members))?;
     commit_offsets(engine, consumer, topics);
     Ok(())
 }

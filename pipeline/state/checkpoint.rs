@@ -10,7 +10,7 @@ use super::codec::{Corrupt, Decoder, Encoder};
 use super::counters::Counters;
 use super::dedup::{Seen, SeenIds};
 use super::members::{DayBucket, Member, MemberTable, Profile, StoreDay};
-use super::scoring::{Class, RefreshRecord, ScoringState, StatValue};
+use super::scoring::{Class, ManualTag, RefreshRecord, ScoringState, StatValue};
 use crate::scoring::cuts::Cuts;
 use crate::crash;
 use crate::event::RejectKind;
@@ -297,6 +297,13 @@ fn encode_scoring<W: io::Write>(s: &ScoringState, e: &mut Encoder<W>) -> io::Res
         e.str(job)?;
         e.i64(*at)?;
     }
+    e.u64(s.manual.len() as u64)?;
+    for t in &s.manual {
+        e.u64(t.member as u64)?;
+        e.str(&t.tag)?;
+        e.str(&t.reason)?;
+        e.i64(t.set_at)?;
+    }
     let Some(r) = &s.refresh else {
         return e.u64(0);
     };
@@ -327,6 +334,14 @@ fn decode_scoring(d: &mut Decoder<'_>, members: usize) -> Result<ScoringState, C
     for _ in 0..d.len()? {
         let job = d.str()?.to_string();
         s.last_fired.push((job, d.i64()?));
+    }
+    for _ in 0..d.len()? {
+        let member = d.u64()?;
+        if member >= members as u64 {
+            return Err(Corrupt(format!("manual tag of member #{member} beyond {members} members")));
+        }
+        let (tag, reason) = (d.str()?.to_string(), d.str()?.to_string());
+        s.manual.push(ManualTag { member: member as u32, tag, reason, set_at: d.i64()? });
     }
     if d.u64()? == 0 {
         return Ok(s);

@@ -51,8 +51,19 @@ pub struct RefreshRecord {
     pub stats: Vec<StatValue>,
 }
 
+/// A tag an operator set on a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManualTag {
+    pub member: u32,
+    pub tag: String,
+    pub reason: String,
+    pub set_at: i64,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ScoringState {
+    /// Manual tags, sorted by member then tag.
+    pub manual: Vec<ManualTag>,
     pub refresh: Option<RefreshRecord>,
     /// Index = member number; members past the end were never classified.
     pub classes: Vec<Class>,
@@ -63,6 +74,29 @@ pub struct ScoringState {
 impl ScoringState {
     pub fn class(&self, m: usize) -> Class {
         self.classes.get(m).copied().unwrap_or_default()
+    }
+
+    /// Member `m`'s manual tags.
+    pub fn manual_tags(&self, m: u32) -> &[ManualTag] {
+        let start = self.manual.partition_point(|t| t.member < m);
+        let end = start + self.manual[start..].partition_point(|t| t.member == m);
+        &self.manual[start..end]
+    }
+
+    /// Sets (`add`) or clears a manual tag; whether anything changed.
+    pub fn set_manual(&mut self, member: u32, tag: &str, add: bool, reason: &str, at: i64) -> bool {
+        let key = |t: &ManualTag| (t.member, t.tag.clone());
+        match (self.manual.binary_search_by_key(&(member, tag.to_string()), key), add) {
+            (Ok(_), true) | (Err(_), false) => false,
+            (Err(k), true) => {
+                self.manual.insert(k, ManualTag { member, tag: tag.into(), reason: reason.into(), set_at: at });
+                true
+            }
+            (Ok(k), false) => {
+                self.manual.remove(k);
+                true
+            }
+        }
     }
 
     pub fn last_fired(&self, job: &str) -> Option<i64> {
