@@ -119,6 +119,9 @@ fn refresh_matches_an_independent_computation_and_a_new_rule_needs_no_rebuild() 
     let data = dir.path().join("data");
     ok(backfill(&file, &data, &[]));
     ok(refresh(&data, &[], &[]));
+    // The member values match the independent fold of the input, and the classification
+    // matches the independent computation from those values: input -> scores, end to end.
+    crate::backfill::check_against_fold(&crate::backfill::lines(&file), &data, chrono_tz::Tz::UTC, 365);
     let check = rfm_check(&data, &[]);
     let d = data.display();
     // The stored cut points are the independent ones.
