@@ -27,6 +27,20 @@ pub struct MemberflowConfig {
     pub tables: TablesConfig,
     pub scoring: ScoringConfig,
     pub jobs: JobsConfig,
+    pub reports: ReportsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// Directory of report `*.sql` files; they add to (and override) the built-in reports.
+    pub dir: PathBuf,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("queries") }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -126,6 +140,7 @@ impl Default for MemberflowConfig {
             tables: TablesConfig::default(),
             scoring: ScoringConfig::default(),
             jobs: JobsConfig::default(),
+            reports: ReportsConfig::default(),
         }
     }
 }

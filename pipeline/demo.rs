@@ -78,10 +78,10 @@ pub async fn run(events: u64, data_dir: &Path) -> Result<()> {
         if all_zero { "nothing was dropped by the broker" } else { "THE BROKER DROPPED DATA" }
     );
     let ctx = query::session(data_dir).await?;
-    let batches = query::run_sql(&ctx, REVENUE_BY_STORE).await?;
+    let (_, batches) = query::run_sql(&ctx, REVENUE_BY_STORE).await?;
     println!("  revenue per store (purchases, before refunds):");
     query::print(&batches, query::OutputFormat::Table, &mut std::io::stdout().lock())?;
-    let dead = query::run_sql(&ctx, DEAD_LETTERS_BY_REASON).await?;
+    let (_, dead) = query::run_sql(&ctx, DEAD_LETTERS_BY_REASON).await?;
     let parts: Vec<String> = dead
         .iter()
         .flat_map(|b| {

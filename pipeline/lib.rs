@@ -14,10 +14,14 @@
 //! - [`engine`]: the run loop's core shared by every command; exactly-once checkpoints.
 //! - [`source`]: Kafka consumer (`run`) and JSON-lines files (`backfill`).
 //! - [`sink`]: Parquet tables with staged, manifest-driven publication; dead-letter topic.
-//! - [`query`]: DataFusion over the tables.
+//! - [`query`]: DataFusion over the tables; table, CSV, JSON and Excel output.
+//! - [`report`]: named reports (`queries/*.sql`) with typed, bound parameters.
+//! - [`scoring`]: scores, segments, tags (SQL rules evaluated by DataFusion), refresh.
+//! - [`job`]: scheduled jobs (`jobs/*.toml`) that `run` fires.
 //! - [`generate`]: seeded synthetic chain data with stated fault rates.
 //! - [`demo`], [`bench`]: the zero-setup demo and the benchmark.
 
+pub mod audience;
 pub mod bench;
 pub mod config;
 pub mod crash;
@@ -27,6 +31,7 @@ pub mod event;
 pub mod generate;
 pub mod job;
 pub mod query;
+pub mod report;
 pub mod scoring;
 pub mod sink;
 pub mod source;

@@ -12,7 +12,7 @@ use memberflow::scoring::manual::{TagOp, TagRequest};
 use memberflow::generate::{output, GenerateConfig, Generator};
 use memberflow::query::{self, OutputFormat};
 use memberflow::source::{file, kafka};
-use memberflow::{bench, demo};
+use memberflow::{bench, demo, report};
 
 /// mimalloc instead of glibc malloc: the per-day row buffers and Parquet writers allocate and
 /// free many mid-sized blocks per checkpoint, which glibc returns to the kernel and page-faults
@@ -41,6 +41,11 @@ enum Command {
     /// Set or clear an operator's manual tag on a member (with a reason); rules never touch it.
     #[command(subcommand)]
     Tag(TagCommand),
+    /// Run a named report (queries/*.sql) with parameters; `report --list` lists them.
+    Report(ReportArgs),
+    /// Campaign audiences: preview who a definition selects, export a snapshot with a holdout.
+    #[command(subcommand)]
+    Audience(AudienceCommand),
     /// Run one read-only SQL statement over the tables (events, members, dead_letters).
     Query(QueryArgs),
     /// Generate realistic synthetic events for a multi-store chain, to a file or a topic.
@@ -138,6 +143,73 @@ struct TagArgs {
 }
 
 #[derive(Args)]
+struct ReportArgs {
+    /// The report's name (see --list).
+    #[arg(required_unless_present = "list")]
+    name: Option<String>,
+    /// List the reports, one per line: name, parameters with defaults, what it answers.
+    #[arg(long)]
+    list: bool,
+    /// A parameter value, NAME=VALUE (repeatable); unset parameters take their defaults.
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    params: Vec<(String, String)>,
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutputFormat,
+    /// Write to this file instead of standard output (required for xlsx).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    tables: TableArgs,
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.trim().to_string(), v.to_string())).ok_or_else(|| format!("{s:?}: expected NAME=VALUE"))
+}
+
+#[derive(Subcommand)]
+enum AudienceCommand {
+    /// Print the audience's size, its split by store and segment, and a sample of members.
+    Preview(AudienceArgs),
+    /// Write a dated, immutable snapshot (member_id, arm, ...) with the definition and counts.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+struct AudienceArgs {
+    /// A definition file: .toml (`where = "..."`, optional `description`) or .sql (a query returning member_id).
+    #[arg(required_unless_present = "predicate", conflicts_with = "predicate")]
+    definition: Option<PathBuf>,
+    /// An inline definition: one boolean condition over the members table, e.g. "list_contains(tags, 'lapsed') AND monetary > 500".
+    #[arg(long = "where", value_name = "PREDICATE")]
+    predicate: Option<String>,
+    /// Members shown in the preview's sample.
+    #[arg(long, default_value_t = 10)]
+    sample: usize,
+    #[command(flatten)]
+    tables: TableArgs,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    audience: AudienceArgs,
+    /// The audience's name (letters, digits, '_', '-'): names the snapshot's directory and seeds the holdout split.
+    #[arg(long)]
+    name: String,
+    /// Share of the audience held out as the control arm, e.g. 10% (deterministic per member and name).
+    #[arg(long, default_value = "0%")]
+    holdout: memberflow::audience::Holdout,
+    /// Directory receiving name=NAME/snapshot=.../ [default: <data-dir>/audiences, which `query` and reports read].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "parquet")]
+    format: memberflow::audience::ExportFormat,
+    /// Hide the progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Args)]
 struct QueryArgs {
     /// The SQL statement (read-only).
     sql: String,
@@ -145,6 +217,9 @@ struct QueryArgs {
     tables: TableArgs,
     #[arg(long, value_enum, default_value = "table")]
     format: OutputFormat,
+    /// Write to this file instead of standard output (required for xlsx).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -284,15 +359,75 @@ async fn dispatch(command: Command) -> Result<()> {
             print!("{report}");
         }
         Command::Tag(t) => tokio::task::block_in_place(|| manual_tag(t))?,
+        Command::Report(a) => {
+            let config = load_config(&a.tables, None)?;
+            let reports = report::catalog(&config.reports.dir)?;
+            if a.list {
+                for r in &reports {
+                    println!("{}", r.summary());
+                }
+                return Ok(());
+            }
+            let name = a.name.expect("clap requires a name without --list");
+            let Some(r) = reports.iter().find(|r| r.name == name) else {
+                let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
+                bail!("no report {name:?}; reports: {}", names.join(", "));
+            };
+            let values = r.bind(&a.params)?;
+            let ctx = query::session(&config.data_dir).await?;
+            let (schema, batches) = r.run(&ctx, values).await?;
+            query::emit(schema, &batches, a.format, a.out.as_deref(), &r.name)?;
+        }
+        Command::Audience(command) => audience(command).await?,
         Command::Query(a) => {
             let config = load_config(&a.tables, None)?;
             let ctx = query::session(&config.data_dir).await?;
-            let batches = query::run_sql(&ctx, &a.sql).await.context("query failed")?;
-            query::print(&batches, a.format, &mut std::io::stdout().lock())?;
+            let (schema, batches) = query::run_sql(&ctx, &a.sql).await.context("query failed")?;
+            query::emit(schema, &batches, a.format, a.out.as_deref(), "query")?;
         }
         Command::Generate(a) => generate(a).await?,
         Command::Demo(a) => demo::run(a.events, &a.data_dir).await?,
         Command::Bench(a) => bench::run(a).await?,
+    }
+    Ok(())
+}
+
+async fn audience(command: AudienceCommand) -> Result<()> {
+    use memberflow::audience::{self, Audience};
+    let a = match &command {
+        AudienceCommand::Preview(a) => a,
+        AudienceCommand::Export(e) => &e.audience,
+    };
+    let config = load_config(&a.tables, None)?;
+    let definition = match (&a.definition, &a.predicate) {
+        (Some(path), _) => Audience::from_file(path)?,
+        (None, Some(p)) => Audience::inline(p),
+        (None, None) => bail!("give a definition file or --where PREDICATE"),
+    };
+    let ctx = query::session(&config.data_dir).await?;
+    match command {
+        AudienceCommand::Preview(a) => {
+            for (title, batches) in audience::preview::preview(&ctx, &definition, a.sample).await? {
+                println!("{title}:");
+                query::print(&batches, OutputFormat::Table, &mut std::io::stdout().lock())?;
+            }
+        }
+        AudienceCommand::Export(e) => {
+            let root = e.out.clone().unwrap_or_else(|| config.data_dir.join(audience::AUDIENCES));
+            let options = audience::ExportOptions {
+                name: &e.name,
+                holdout: e.holdout,
+                format: e.format,
+                root: &root,
+                progress: !e.no_progress,
+                now: wall_clock_micros(),
+            };
+            let (dir, r) = audience::export(&ctx, &definition, &options).await?;
+            println!(
+                "exported audience {} snapshot {}: {} members ({} target, {} control, holdout {}%) to {}",
+                r.name, r.snapshot, r.rows, r.target, r.control, r.holdout_percent, dir.display()
+            );
+        }
     }
     Ok(())
 }

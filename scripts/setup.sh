@@ -22,9 +22,9 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
-if ! python3 -c "import duckdb, pytz" 2>/dev/null; then
-  echo "setup: installing DuckDB (Python) for the cross-check tests"
-  python3 -m pip install --quiet --root-user-action=ignore "duckdb==1.4.2" "pytz==2025.2"
+if ! python3 -c "import duckdb, pytz, openpyxl" 2>/dev/null; then
+  echo "setup: installing DuckDB, pytz and openpyxl (Python) for the cross-check tests"
+  python3 -m pip install --quiet --root-user-action=ignore "duckdb==1.4.2" "pytz==2025.2" "openpyxl==3.1.5"
 fi
 
 install_tansu() {

@@ -3,10 +3,12 @@
 
 mod support;
 
+mod audiences;
 mod backfill;
 mod cli;
 mod compose;
 mod crash;
 mod fold;
 mod kafka;
+mod reports;
 mod scoring;

@@ -24,7 +24,8 @@ data = args.data
 extra = args.extra_tag or []
 cols = "member_id, recency_days, days_since_first_purchase, frequency, monetary, purchases_total, stores_in_window, r_score, f_score, m_score, rfm_segment, tags"
 extra_sql = f", ({extra[1]}) AS extra_tag" if extra else ""
-rows = duckdb.sql(f"SELECT {cols}{extra_sql} FROM read_parquet('{data}/members/members.parquet')").fetchall()
+con = duckdb.connect(config={'threads': 1})  # see tests/support.rs: DuckDB 1.4.2 parallel GROUP BY quirk
+rows = con.sql(f"SELECT {cols}{extra_sql} FROM read_parquet('{data}/members/members.parquet')").fetchall()
 
 
 def pct_cont(values, p):
@@ -50,7 +51,7 @@ for name, k in (("recency_days", 1), ("frequency", 3), ("monetary", 4)):
 active = [money(r[4]) for r in rows if r[3] is not None and r[3] >= 1]
 p90 = pct_cont(active, 90) if active else None
 if args.stored_cuts:
-    stored = duckdb.sql(
+    stored = con.sql(
         f"SELECT name, position, value::VARCHAR FROM read_parquet('{data}/rfm_thresholds/*.parquet') "
         f"WHERE refresh_id = (SELECT max(refresh_id) FROM read_parquet('{data}/rfm_thresholds/*.parquet')) ORDER BY name, position"
     ).fetchall()

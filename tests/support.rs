@@ -116,7 +116,9 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Runs a DuckDB query (Python package installed by scripts/setup.sh); rows as strings.
 pub fn duckdb(sql: &str) -> Vec<Vec<String>> {
-    let script = "import sys, duckdb\nfor row in duckdb.sql(sys.stdin.read()).fetchall():\n    print('\\t'.join('' if v is None else str(v) for v in row))\n";
+    // One thread: DuckDB 1.4.2 sometimes splits a GROUP BY group in two when it aggregates
+    // these files in parallel (seen ~1 run in 3 on 4,000 events; single-threaded is exact).
+    let script = "import sys, duckdb\ncon = duckdb.connect(config={'threads': 1})\nfor row in con.sql(sys.stdin.read()).fetchall():\n    print('\\t'.join('' if v is None else str(v) for v in row))\n";
     let mut child = Command::new("python3")
         .args(["-c", script])
         .stdin(Stdio::piped())

@@ -19,8 +19,8 @@ use crate::config::{ConfigError, MemberflowConfig};
 use crate::crash;
 use crate::event::{decode, DecodeLimits};
 use crate::scoring::{RuleError, Scorer};
-use crate::sink::tables::{TableError, DEAD_LETTERS, EVENTS, MEMBERS, SEGMENT_CHANGES};
-use crate::sink::{dead_letters, schema, ChangesBuffer, DeadLetter, EventsBuffer, Origin, TableStore};
+use crate::sink::tables::{TableError, DEAD_LETTERS, EVENTS, MEMBERS, SEGMENT_CHANGES, STORE_DAY};
+use crate::sink::{dead_letters, schema, store_day, ChangesBuffer, DeadLetter, EventsBuffer, Origin, TableStore};
 use crate::state::calendar::{date_to_day, day_to_date};
 use crate::state::checkpoint::CheckpointError;
 use crate::state::{Applied, BusinessCalendar, Checkpoint, Counters, Day, Manifest, StateRules};
@@ -301,6 +301,7 @@ impl Engine {
         match applied {
             Applied::New(m) => {
                 self.ckpt.counters.applied += 1;
+                self.roll_up(m, &event, day);
                 if self.scoring_active() {
                     self.dirty.mark(m, &event.event_id);
                 }
@@ -316,6 +317,20 @@ impl Engine {
             times.decode += (t1 - t0) * TIME_EVERY as u32;
             times.apply += (t2 - t1) * TIME_EVERY as u32;
             times.buffer += t2.elapsed() * TIME_EVERY as u32;
+        }
+    }
+
+    /// Adds an applied purchase or refund to the epoch's store-day rollup.
+    fn roll_up(&mut self, member: u32, event: &crate::event::Event<'_>, day: Day) {
+        use crate::event::EventType;
+        if !matches!(event.kind, EventType::Purchase | EventType::Refund) {
+            return;
+        }
+        let store = event.store_id.as_deref().map(|s| self.ckpt.members.stores.intern(s).0);
+        let amount = event.amount.map_or(0, |a| a.0);
+        match event.kind {
+            EventType::Purchase => self.ckpt.rollups.purchase(member, store, day, amount),
+            _ => self.ckpt.rollups.refund(store, day, amount),
         }
     }
 
@@ -417,6 +432,14 @@ impl Engine {
             self.tables.stage(epoch, &rel, schema::events(), [Ok(batch)])?;
             manifest.publish.push(rel);
             touched.push((dir, schema::events()));
+        }
+        let sums: Vec<_> = std::mem::take(&mut self.ckpt.rollups.epoch).into_iter().collect();
+        if !sums.is_empty() {
+            let rel = format!("{STORE_DAY}/part-{epoch:010}.parquet");
+            let stores = &self.ckpt.members.stores;
+            self.tables.stage(epoch, &rel, schema::store_day(), [Ok(store_day::to_batch(&sums, |s| stores.get(s))?)])?;
+            manifest.publish.push(rel);
+            touched.push((STORE_DAY.to_string(), schema::store_day()));
         }
         let dead = std::mem::take(&mut self.dead);
         if !dead.is_empty() {

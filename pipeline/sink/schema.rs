@@ -107,6 +107,19 @@ pub fn members() -> SchemaRef {
     Arc::new(Schema::new(f))
 }
 
+/// `store_day/*.parquet`: per business day and store, one epoch's sums (add rows up).
+pub fn store_day() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("dt", DataType::Date32, false),
+        Field::new("store_id", DataType::Utf8, true),
+        Field::new("orders", DataType::Int64, false),
+        Field::new("purchase_amount", MONEY, false),
+        Field::new("refunds", DataType::Int64, false),
+        Field::new("refund_amount", MONEY, false),
+        Field::new("month_buyers_added", DataType::Int64, false),
+    ]))
+}
+
 /// `rfm_thresholds/*.parquet`: every refresh's cut points and statistics, one per row.
 pub fn rfm_thresholds() -> SchemaRef {
     Arc::new(Schema::new(vec![

@@ -26,6 +26,7 @@ pub const MEMBERS: &str = "members";
 pub const DEAD_LETTERS: &str = "dead_letters";
 pub const SEGMENT_CHANGES: &str = "segment_changes";
 pub const RFM_THRESHOLDS: &str = "rfm_thresholds";
+pub const STORE_DAY: &str = "store_day";
 const STAGING: &str = "_staging";
 
 #[derive(Debug, thiserror::Error)]

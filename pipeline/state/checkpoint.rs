@@ -10,12 +10,13 @@ use super::codec::{Corrupt, Decoder, Encoder};
 use super::counters::Counters;
 use super::dedup::{Seen, SeenIds};
 use super::members::{DayBucket, Member, MemberTable, Profile, StoreDay};
+use super::rollups::Rollups;
 use super::scoring::{Class, ManualTag, RefreshRecord, ScoringState, StatValue};
 use crate::scoring::cuts::Cuts;
 use crate::crash;
 use crate::event::RejectKind;
 
-const MAGIC: &[u8; 8] = b"MFCKPT02";
+const MAGIC: &[u8; 8] = b"MFCKPT03";
 pub const FILE_NAME: &str = "checkpoint.bin";
 
 /// Where reading resumes: source (topic or file) and partition -> next offset to read.
@@ -37,6 +38,7 @@ pub struct Checkpoint {
     pub manifest: Manifest,
     pub members: MemberTable,
     pub scoring: ScoringState,
+    pub rollups: Rollups,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +108,8 @@ impl Checkpoint {
             }
         }
         encode_members(&self.members, e)?;
-        encode_scoring(&self.scoring, e)
+        encode_scoring(&self.scoring, e)?;
+        e.i64s(self.rollups.month_buyers.iter().map(|&k| k as i64))
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, Corrupt> {
@@ -150,10 +153,11 @@ impl Checkpoint {
         let [publish, delete] = lists;
         let members = decode_members(&mut d)?;
         let scoring = decode_scoring(&mut d, members.len())?;
+        let rollups = Rollups { month_buyers: d.i64s()?.into_iter().map(|k| k as u64).collect(), ..Rollups::default() };
         if !d.at_end() {
-            return Err(Corrupt("trailing bytes after the scoring state".into()));
+            return Err(Corrupt("trailing bytes after the rollups".into()));
         }
-        Ok(Self { epoch, offsets, counters, manifest: Manifest { publish, delete }, members, scoring })
+        Ok(Self { epoch, offsets, counters, manifest: Manifest { publish, delete }, members, scoring, rollups })
     }
 }
 

@@ -7,6 +7,7 @@ pub mod counters;
 pub mod dedup;
 pub mod interner;
 pub mod members;
+pub mod rollups;
 pub mod scoring;
 
 #[cfg(test)]

@@ -1,0 +1,27 @@
+-- Top categories by segment: per RFM segment, the item categories with the most revenue
+-- (quantity x unit price of purchased items), with buyers and units, the top n of each.
+-- @param n int 5 categories per segment
+-- @param from date 2000-01-01 first business day included
+-- @param to date 2999-12-31 last business day included
+WITH items AS (
+    SELECT member_id, unnest(items) AS item
+    FROM events
+    WHERE type = 'purchase' AND CAST(dt AS DATE) BETWEEN $from AND $to
+),
+by_category AS (
+    SELECT coalesce(m.rfm_segment, '(unscored)') AS rfm_segment,
+           coalesce(i.item['category'], '(none)') AS category,
+           sum(i.item['qty'] * i.item['unit_price']) AS revenue,
+           sum(i.item['qty']) AS units,
+           count(DISTINCT i.member_id) AS buyers
+    FROM items i JOIN members m USING (member_id)
+    GROUP BY 1, 2
+),
+ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY rfm_segment ORDER BY revenue DESC NULLS LAST, category) AS rank
+    FROM by_category
+)
+SELECT rfm_segment, rank, category, revenue, units, buyers
+FROM ranked
+WHERE rank <= $n
+ORDER BY rfm_segment, rank
