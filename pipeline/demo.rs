@@ -13,7 +13,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::ClientConfig;
 
 use crate::config::MemberflowConfig;
-use crate::engine::{wall_clock_micros, AsOf, Engine};
+use crate::engine::{wall_clock_micros, AsOf, Engine, TableOnly};
 use crate::generate::{output, GenerateConfig, Generator, MessageKind};
 use crate::query;
 use crate::source::kafka;
@@ -47,11 +47,14 @@ pub async fn run(events: u64, data_dir: &Path) -> Result<()> {
     config.data_dir = data_dir.to_path_buf();
     config.kafka.brokers = brokers.clone();
     config.kafka.group_id = "memberflow-demo".into();
+    // The demo's refresh runs after the consumer, with the tables as its only output.
+    config.kafka.segment_changes_topic = String::new();
     let mut engine = Engine::open(&config, AsOf::Fixed(as_of), wall_clock_micros)?;
     let started = Instant::now();
     let options = kafka::RunOptions { until_caught_up: true, progress: true, assignment_timeout: Duration::from_secs(30) };
     kafka::run(&mut engine, &options).await?;
     let consumed_in = started.elapsed();
+    let (_, refresh) = tokio::task::block_in_place(|| engine.refresh(&mut TableOnly))?;
 
     let low_marks = low_watermarks(&client, partitions)?;
     let counters = engine.counters().clone();
@@ -91,7 +94,10 @@ pub async fn run(events: u64, data_dir: &Path) -> Result<()> {
         })
         .collect();
     println!("  dead letters: {}", if parts.is_empty() { "none".into() } else { parts.join(", ") });
+    print!("  {refresh}");
     println!("  try: memberflow query --data-dir {} \"SELECT * FROM members ORDER BY monetary DESC LIMIT 5\"", data_dir.display());
+    println!("       memberflow report --list; memberflow report rfm_grid --data-dir {}", data_dir.display());
+    println!("       memberflow audience preview --data-dir {} --where \"list_contains(tags, 'lapsed') AND monetary >= 500\"", data_dir.display());
     if !all_zero || lost != 0 || !counters.reconciles() {
         bail!("the demo lost messages: produced {}, consumed {}, low watermarks {low_marks:?}", tally.total, counters.consumed);
     }

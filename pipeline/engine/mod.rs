@@ -6,10 +6,9 @@ mod lock;
 mod scoring;
 
 use std::path::Path;
-
-use arrow::array::RecordBatch;
 use std::time::{Duration, Instant};
 
+use arrow::array::RecordBatch;
 use tracing::{info, warn};
 
 pub use lock::{DataDirLock, LockError};
