@@ -16,9 +16,9 @@ WITH snap AS (
 ),
 arms AS (
     SELECT a.member_id, a.arm,
-           CASE WHEN $since = 'snapshot'
-                THEN CAST(concat(substr(s.snapshot, 1, 4), '-', substr(s.snapshot, 5, 2), '-', substr(s.snapshot, 7, 2)) AS DATE)
-                ELSE CAST($since AS DATE) END AS day
+           CAST(CASE WHEN $since = 'snapshot'
+                     THEN concat(substr(s.snapshot, 1, 4), '-', substr(s.snapshot, 5, 2), '-', substr(s.snapshot, 7, 2))
+                     ELSE $since END AS DATE) AS day
     FROM audiences a JOIN snap s ON a.name = s.name AND a.snapshot = s.snapshot
 ),
 after AS (

@@ -1,11 +1,8 @@
--- Cross-store shoppers: per store, its buying members and how many of them also bought at
--- another store (online counts as a store, "(online)"); the row "(all stores)" is the chain.
--- @param from date 2000-01-01 first business day included
--- @param to date 2999-12-31 last business day included
+-- Cross-store shoppers, all history: per store, its buying members and how many of them also
+-- bought at another store (online counts as a store, "(online)"); the row "(all stores)" is
+-- the chain. Reads the member_store rollup.
 WITH member_stores AS (
-    SELECT DISTINCT member_id, coalesce(store_id, '(online)') AS store
-    FROM events
-    WHERE type = 'purchase' AND CAST(dt AS DATE) BETWEEN $from AND $to
+    SELECT member_id, coalesce(store_id, '(online)') AS store FROM member_store WHERE orders > 0
 ),
 reach AS (
     SELECT member_id, count(*) AS stores FROM member_stores GROUP BY member_id

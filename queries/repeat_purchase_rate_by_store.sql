@@ -1,17 +1,12 @@
--- Repeat-purchase rate per store: members who bought at the store, those who bought there on
--- two or more different days, and their share. Online orders are the store "(online)".
--- @param from date 2000-01-01 first business day included
--- @param to date 2999-12-31 last business day included
-WITH visits AS (
-    SELECT coalesce(store_id, '(online)') AS store, member_id, count(DISTINCT dt) AS days
-    FROM events
-    WHERE type = 'purchase' AND CAST(dt AS DATE) BETWEEN $from AND $to
-    GROUP BY 1, 2
-)
-SELECT store,
+-- Repeat-purchase rate per store, all history: members who bought at the store, those who
+-- bought there on two or more different business days, and their share. Online orders are
+-- the store "(online)". Reads the member_store rollup (first/last purchase day per member
+-- and store), so it answers quickly at any scale; for a period, query events directly.
+SELECT coalesce(store_id, '(online)') AS store,
        count(*) AS buyers,
-       count(*) FILTER (WHERE days >= 2) AS repeat_buyers,
-       round(CAST(count(*) FILTER (WHERE days >= 2) AS DOUBLE) / count(*), 4) AS repeat_rate
-FROM visits
-GROUP BY store
-ORDER BY store
+       count(*) FILTER (WHERE last_purchase_day > first_purchase_day) AS repeat_buyers,
+       round(CAST(count(*) FILTER (WHERE last_purchase_day > first_purchase_day) AS DOUBLE) / count(*), 4) AS repeat_rate
+FROM member_store
+WHERE orders > 0
+GROUP BY 1
+ORDER BY 1

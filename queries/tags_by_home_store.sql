@@ -1,16 +1,11 @@
 -- Tag distribution per home store: members carrying each tag (automatic or manual), by the
 -- store where each member spends most (as in segments_by_home_store), with the share of the
--- store's members that carry it.
-WITH spend AS (
-    SELECT member_id, coalesce(store_id, '(online)') AS store,
-           sum(CASE WHEN type = 'purchase' THEN amount ELSE -amount END) AS net
-    FROM events
-    WHERE type IN ('purchase', 'refund')
-    GROUP BY 1, 2
-),
-home AS (
+-- store's members that carry it. Reads the member_store rollup.
+WITH home AS (
     SELECT member_id, store FROM (
-        SELECT member_id, store, row_number() OVER (PARTITION BY member_id ORDER BY net DESC, store) AS k FROM spend
+        SELECT member_id, coalesce(store_id, '(online)') AS store,
+               row_number() OVER (PARTITION BY member_id ORDER BY purchase_amount - refund_amount DESC, coalesce(store_id, '(online)')) AS k
+        FROM member_store
     ) WHERE k = 1
 ),
 store_members AS (SELECT store, count(*) AS n FROM home GROUP BY store),

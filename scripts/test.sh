@@ -27,6 +27,11 @@ phase "demo (README's first command, smaller; the binary the tests built)"
 demo_dir=$(mktemp -d)
 "$CARGO_TARGET_DIR/release/memberflow" demo --events 100000 --data-dir "$demo_dir/demo" > "$demo_dir/summary.txt"
 cat "$demo_dir/summary.txt"
+# Every named report runs on the demo's tables (their answers are checked in tests/reports.rs).
+for report in $("$CARGO_TARGET_DIR/release/memberflow" report --list | cut -d' ' -f1); do
+  rows=$("$CARGO_TARGET_DIR/release/memberflow" --log warn report "$report" --data-dir "$demo_dir/demo" --format csv | wc -l)
+  echo "report $report on the demo data: $((rows > 0 ? rows - 1 : 0)) rows"
+done
 rm -rf "$demo_dir"
 
 phase "waiting for tansu"

@@ -84,6 +84,12 @@ fn export_with_holdout_is_stable_and_campaign_effect_matches_duckdb() {
     let s2 = duckdb(&format!("SELECT count(DISTINCT member_id) FROM read_parquet('{d}/events/**/*.parquet') WHERE store_id = 'S002'"));
     assert!(preview.contains(&format!("| {} ", s2[0][0])), "{preview}");
 
+    // With its defaults (the latest audience, from its snapshot day: today) nothing was bought yet.
+    let today = ok(&["report", "campaign_effect", "--format", "csv"], &data);
+    let rows: Vec<&str> = today.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{today}");
+    assert!(rows.iter().all(|r| r.split(',').nth(4) == Some("0")), "{today}");
+
     // The campaign's weeks arrive; its effect, target against control.
     ok(&["backfill", second.to_str().unwrap(), "--as-of", "2026-10-31", "--no-progress"], &data);
     let effect = ok(&["report", "campaign_effect", "--param", "audience=autumn", "--param", "since=2026-08-31", "--format", "csv"], &data);

@@ -29,13 +29,16 @@ fn events_listing(data: &Path) -> Vec<Vec<String>> {
     ))
 }
 
-/// The store-day rollup summed per key (files split sums differently across epochs).
+/// The rollups: store_day summed per key (files split sums differently across epochs),
+/// then member_store as is.
 fn rollup_listing(data: &Path) -> Vec<Vec<String>> {
-    duckdb(&format!(
+    let mut rows = duckdb(&format!(
         "SELECT dt, store_id, sum(orders), sum(purchase_amount), sum(refunds), sum(refund_amount), sum(month_buyers_added)
          FROM read_parquet('{}/store_day/*.parquet') GROUP BY ALL ORDER BY ALL",
         data.display()
-    ))
+    ));
+    rows.extend(duckdb(&format!("SELECT * FROM read_parquet('{}/member_store/*.parquet') ORDER BY ALL", data.display())));
+    rows
 }
 
 fn no_leftovers(data: &Path) {

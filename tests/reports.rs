@@ -131,6 +131,20 @@ fn every_report_matches_duckdb_on_a_fixed_data_set() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no parameter \"form\""));
     let out = bin().args(["report", "sales_by_store_month", "--param", "from='; DROP TABLE x; --", "--data-dir", &d]).output().unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("YYYY-MM-DD"));
+    // A report file that names an unknown column, or writes, fails naming the file.
+    let custom = dir.path().join("queries");
+    std::fs::create_dir_all(&custom).unwrap();
+    std::fs::write(custom.join("typo.sql"), "-- Buggy: a column that does not exist.\nSELECT monetray FROM members").unwrap();
+    std::fs::write(custom.join("sneaky.sql"), "-- Writes.\nINSERT INTO members SELECT * FROM members").unwrap();
+    for (name, says) in [("typo", "monetray"), ("sneaky", "not supported")] {
+        let out = bin()
+            .args(["report", name, "--data-dir", &d])
+            .env("MEMBERFLOW__REPORTS__DIR", &custom)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(&format!("{name}.sql")) && err.contains(says), "{name}: {err}");
+    }
     // Excel output: a workbook with the rows.
     let xlsx = dir.path().join("grid.xlsx");
     bin().args(["report", "rfm_grid", "--format", "xlsx", "--out", xlsx.to_str().unwrap(), "--data-dir", &d]).status().unwrap();

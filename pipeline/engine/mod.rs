@@ -18,7 +18,7 @@ use crate::config::{ConfigError, MemberflowConfig};
 use crate::crash;
 use crate::event::{decode, DecodeLimits};
 use crate::scoring::{RuleError, Scorer};
-use crate::sink::tables::{TableError, DEAD_LETTERS, EVENTS, MEMBERS, SEGMENT_CHANGES, STORE_DAY};
+use crate::sink::tables::{TableError, DEAD_LETTERS, EVENTS, MEMBERS, MEMBER_STORE, SEGMENT_CHANGES, STORE_DAY};
 use crate::sink::{dead_letters, schema, store_day, ChangesBuffer, DeadLetter, EventsBuffer, Origin, TableStore};
 use crate::state::calendar::{date_to_day, day_to_date};
 use crate::state::checkpoint::CheckpointError;
@@ -319,6 +319,19 @@ impl Engine {
         }
     }
 
+    /// Stages the `member_store` rollup (written with the members table), in member order.
+    fn stage_member_store(&self, epoch: u64) -> Result<(), EngineError> {
+        let mut entries: Vec<(u32, u32, crate::state::rollups::MemberStore)> =
+            self.ckpt.rollups.member_stores.iter().map(|(k, v)| ((k >> 32) as u32, *k as u32, *v)).collect();
+        entries.sort_unstable_by_key(|(m, s, _)| (*m, *s));
+        let (ids, stores) = (&self.ckpt.members.ids, &self.ckpt.members.stores);
+        let batches = entries
+            .chunks(scoring::CHUNK)
+            .map(|c| Ok(store_day::member_store_batch(c, |m| ids.get(m), |s| stores.get(s))?));
+        self.tables.stage(epoch, &format!("{MEMBER_STORE}/member_store.parquet"), schema::member_store(), batches)?;
+        Ok(())
+    }
+
     /// Adds an applied purchase or refund to the epoch's store-day rollup.
     fn roll_up(&mut self, member: u32, event: &crate::event::Event<'_>, day: Day) {
         use crate::event::EventType;
@@ -329,7 +342,7 @@ impl Engine {
         let amount = event.amount.map_or(0, |a| a.0);
         match event.kind {
             EventType::Purchase => self.ckpt.rollups.purchase(member, store, day, amount),
-            _ => self.ckpt.rollups.refund(store, day, amount),
+            _ => self.ckpt.rollups.refund(member, store, day, amount),
         }
     }
 
@@ -463,6 +476,8 @@ impl Engine {
             None
         };
         if write_members || refresh {
+            self.stage_member_store(epoch)?;
+            manifest.publish.push(format!("{MEMBER_STORE}/member_store.parquet"));
             manifest.publish.push(format!("{MEMBERS}/members.parquet"));
             report.members_written = true;
             self.last_members = Some(Instant::now());

@@ -1,5 +1,5 @@
 //! DataFusion over the data directory's tables: `events` (partitioned by `dt`), `members`,
-//! `dead_letters`, `segment_changes`, `rfm_thresholds`, `store_day` (rollup), `audiences` (exported snapshots,
+//! `dead_letters`, `segment_changes`, `rfm_thresholds`, `store_day` and `member_store` (rollups), `audiences` (exported snapshots,
 //! partitioned by `name` and `snapshot`). Read-only.
 
 use std::path::Path;
@@ -29,8 +29,9 @@ pub enum OutputFormat {
 /// A session with every table of `data_dir` registered (empty tables when absent).
 pub async fn session(data_dir: &Path) -> Result<SessionContext, DataFusionError> {
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
-    let tables: [(&str, SchemaRef, &[&str]); 7] = [
+    let tables: [(&str, SchemaRef, &[&str]); 8] = [
         (tables::STORE_DAY, schema::store_day(), &[]),
+        (tables::MEMBER_STORE, schema::member_store(), &[]),
         (tables::EVENTS, schema::events(), &["dt"]),
         (tables::MEMBERS, schema::members(), &[]),
         (tables::DEAD_LETTERS, schema::dead_letters(), &[]),

@@ -120,6 +120,19 @@ pub fn store_day() -> SchemaRef {
     ]))
 }
 
+/// `member_store/member_store.parquet`: per member and store (null: online), all time.
+pub fn member_store() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("member_id", DataType::Utf8, false),
+        Field::new("store_id", DataType::Utf8, true),
+        Field::new("orders", DataType::Int64, false),
+        Field::new("purchase_amount", MONEY, false),
+        Field::new("refund_amount", MONEY, false),
+        Field::new("first_purchase_day", DataType::Date32, true),
+        Field::new("last_purchase_day", DataType::Date32, true),
+    ]))
+}
+
 /// `rfm_thresholds/*.parquet`: every refresh's cut points and statistics, one per row.
 pub fn rfm_thresholds() -> SchemaRef {
     Arc::new(Schema::new(vec![

@@ -27,6 +27,7 @@ pub const DEAD_LETTERS: &str = "dead_letters";
 pub const SEGMENT_CHANGES: &str = "segment_changes";
 pub const RFM_THRESHOLDS: &str = "rfm_thresholds";
 pub const STORE_DAY: &str = "store_day";
+pub const MEMBER_STORE: &str = "member_store";
 const STAGING: &str = "_staging";
 
 #[derive(Debug, thiserror::Error)]

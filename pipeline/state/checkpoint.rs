@@ -10,13 +10,13 @@ use super::codec::{Corrupt, Decoder, Encoder};
 use super::counters::Counters;
 use super::dedup::{Seen, SeenIds};
 use super::members::{DayBucket, Member, MemberTable, Profile, StoreDay};
-use super::rollups::Rollups;
+use super::rollups::{MemberStore, Rollups};
 use super::scoring::{Class, ManualTag, RefreshRecord, ScoringState, StatValue};
 use crate::scoring::cuts::Cuts;
 use crate::crash;
 use crate::event::RejectKind;
 
-const MAGIC: &[u8; 8] = b"MFCKPT03";
+const MAGIC: &[u8; 8] = b"MFCKPT04";
 pub const FILE_NAME: &str = "checkpoint.bin";
 
 /// Where reading resumes: source (topic or file) and partition -> next offset to read.
@@ -109,7 +109,7 @@ impl Checkpoint {
         }
         encode_members(&self.members, e)?;
         encode_scoring(&self.scoring, e)?;
-        e.i64s(self.rollups.month_buyers.iter().map(|&k| k as i64))
+        encode_rollups(&self.rollups, e)
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, Corrupt> {
@@ -153,7 +153,7 @@ impl Checkpoint {
         let [publish, delete] = lists;
         let members = decode_members(&mut d)?;
         let scoring = decode_scoring(&mut d, members.len())?;
-        let rollups = Rollups { month_buyers: d.i64s()?.into_iter().map(|k| k as u64).collect(), ..Rollups::default() };
+        let rollups = decode_rollups(&mut d)?;
         if !d.at_end() {
             return Err(Corrupt("trailing bytes after the rollups".into()));
         }
@@ -381,4 +381,37 @@ fn decode_scoring(d: &mut Decoder<'_>, members: usize) -> Result<ScoringState, C
         })
         .collect();
     Ok(s)
+}
+
+fn encode_rollups<W: io::Write>(r: &Rollups, e: &mut Encoder<W>) -> io::Result<()> {
+    e.i64s(r.month_buyers.iter().map(|&k| k as i64))?;
+    let ms = &r.member_stores;
+    e.i64s(ms.keys().map(|&k| k as i64))?;
+    e.u32s(ms.values().map(|v| v.orders))?;
+    e.i64s(ms.values().map(|v| v.purchase_amount))?;
+    e.i64s(ms.values().map(|v| v.refund_amount))?;
+    e.u32s(ms.values().map(|v| v.first_day as u32))?;
+    e.u32s(ms.values().map(|v| v.last_day as u32))
+}
+
+fn decode_rollups(d: &mut Decoder<'_>) -> Result<Rollups, Corrupt> {
+    let month_buyers = d.i64s()?.into_iter().map(|k| k as u64).collect();
+    let (keys, orders, purchases, refunds, firsts, lasts) = (d.i64s()?, d.u32s()?, d.i64s()?, d.i64s()?, d.u32s()?, d.u32s()?);
+    let n = keys.len();
+    if [orders.len(), purchases.len(), refunds.len(), firsts.len(), lasts.len()].iter().any(|&l| l != n) {
+        return Err(Corrupt("member-store rollup columns disagree in length".into()));
+    }
+    let member_stores = (0..n)
+        .map(|i| {
+            let v = MemberStore {
+                orders: orders[i],
+                purchase_amount: purchases[i],
+                refund_amount: refunds[i],
+                first_day: firsts[i] as i32,
+                last_day: lasts[i] as i32,
+            };
+            (keys[i] as u64, v)
+        })
+        .collect();
+    Ok(Rollups { month_buyers, member_stores, ..Rollups::default() })
 }

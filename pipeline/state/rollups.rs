@@ -1,8 +1,11 @@
-//! Rollups maintained in the stream for fast reports: per store and business day, orders,
-//! amounts and refunds of the epoch (additive across epochs, since each event is applied
-//! exactly once), and `month_buyers_added` — members buying at the store for the first time
-//! in that month — which sums to distinct buyers per store and month. The memory of which
-//! (member, store, month) already counted is part of the checkpoint.
+//! Rollups maintained in the stream for fast reports:
+//! - per store and business day, orders, amounts and refunds of the epoch (additive across
+//!   epochs, since each event is applied exactly once), and `month_buyers_added` — members
+//!   buying at the store for the first time in that month — which sums to distinct buyers
+//!   per store and month; the memory of which (member, store, month) already counted is part
+//!   of the checkpoint;
+//! - per member and store, all-time orders, amounts and first/last purchase day (the
+//!   `member_store` table, written with the members table).
 
 use std::collections::BTreeMap;
 
@@ -30,10 +33,34 @@ pub struct StoreDay {
     pub month_buyers_added: i64,
 }
 
+/// One member's business at one store, all time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberStore {
+    pub orders: u32,
+    pub purchase_amount: i64,
+    pub refund_amount: i64,
+    /// Business days of the first and last purchase (`Day::MAX` / `Day::MIN`: none yet).
+    pub first_day: Day,
+    pub last_day: Day,
+}
+
+impl Default for MemberStore {
+    fn default() -> Self {
+        Self { orders: 0, purchase_amount: 0, refund_amount: 0, first_day: Day::MAX, last_day: Day::MIN }
+    }
+}
+
+/// (member, store) packed: member in the high 32 bits.
+pub fn member_store_key(member: u32, store: u32) -> u64 {
+    (member as u64) << 32 | store as u64
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Rollups {
     /// (member, store, month) keys that already counted as a month buyer.
     pub month_buyers: hashbrown::HashSet<u64>,
+    /// (member, store index) -> all-time sums.
+    pub member_stores: hashbrown::HashMap<u64, MemberStore>,
     /// This epoch's sums per (day, store index); emptied by each checkpoint.
     pub epoch: BTreeMap<(Day, u32), StoreDay>,
 }
@@ -46,16 +73,23 @@ impl Rollups {
         s.orders += 1;
         s.purchase_amount += amount;
         s.month_buyers_added += added as i64;
+        let m = self.member_stores.entry(member_store_key(member, store)).or_default();
+        m.orders += 1;
+        m.purchase_amount += amount;
+        m.first_day = m.first_day.min(day);
+        m.last_day = m.last_day.max(day);
     }
 
-    pub fn refund(&mut self, store: Option<u32>, day: Day, amount: i64) {
-        let s = self.epoch.entry((day, store.unwrap_or(ONLINE))).or_default();
+    pub fn refund(&mut self, member: u32, store: Option<u32>, day: Day, amount: i64) {
+        let store = store.unwrap_or(ONLINE);
+        let s = self.epoch.entry((day, store)).or_default();
         s.refunds += 1;
         s.refund_amount += amount;
+        self.member_stores.entry(member_store_key(member, store)).or_default().refund_amount += amount;
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.month_buyers.capacity() * 9
+        self.month_buyers.capacity() * 9 + self.member_stores.capacity() * (8 + std::mem::size_of::<MemberStore>() + 1)
     }
 }
 
@@ -72,11 +106,14 @@ mod tests {
         r.purchase(1, Some(4), day("2026-05-03"), 200); // other store
         r.purchase(1, Some(3), day("2026-06-01"), 100); // next month
         r.purchase(2, None, day("2026-05-03"), 100); // online
-        r.refund(Some(3), day("2026-05-20"), 300);
+        r.refund(1, Some(3), day("2026-05-20"), 300);
         let added: i64 = r.epoch.iter().filter(|((d, s), _)| *s == 3 && day_to_date(*d).month() == 5).map(|(_, v)| v.month_buyers_added).sum();
         assert_eq!(added, 1);
         assert_eq!(r.epoch[&(day("2026-05-20"), 3)], StoreDay { orders: 1, purchase_amount: 1000, refunds: 1, refund_amount: 300, month_buyers_added: 1 });
         assert_eq!(r.epoch[&(day("2026-05-03"), ONLINE)].month_buyers_added, 1);
         assert_eq!(r.month_buyers.len(), 4);
+        let ms = r.member_stores[&member_store_key(1, 3)];
+        assert_eq!((ms.orders, ms.purchase_amount, ms.refund_amount), (3, 1600, 300));
+        assert_eq!((ms.first_day, ms.last_day), (day("2026-05-03"), day("2026-06-01")));
     }
 }
