@@ -85,7 +85,13 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         report.checkpoint_bytes,
         report.checkpoint_bytes as f64 / members
     );
-    println!("  state per member: base {:.0} bytes, dedup {:.0} bytes", base as f64 / members, dedup as f64 / members);
+    println!(
+        "  state per member: base {:.0} bytes, dedup {:.0} bytes; report rollups {:.0} bytes, scoring {:.0} bytes",
+        base as f64 / members,
+        dedup as f64 / members,
+        engine.rollups().memory_bytes() as f64 / members,
+        engine.scoring().memory_bytes() as f64 / members
+    );
     if args.refresh {
         drop(messages);
         for label in ["first refresh (everyone enters)", "second refresh (re-score)"] {

@@ -1,21 +1,29 @@
 //! memberflow: stream-processing analytics and tagging for retail membership programs.
 //!
 //! ```text
-//!   Kafka topics ──► source::kafka ─┐                        ┌─► sink::tables  (Parquet: events/dt=…,
-//!   (member-events)                 │                        │                 members/, dead_letters/)
-//!   JSON lines   ──► source::file ──┼─► engine ─► event::decode ─► state (dedup, fold) ─┤
-//!   (backfill)                      │      │                                            ├─► sink::dead_letter_topic
-//!   generate ───────────────────────┘      └─ checkpoint: state + offsets + manifest ───┘
-//!                                                                                  query (DataFusion) ◄─ tables
+//!   Kafka topics ──► source::kafka ─┐
+//!   (member-events)                 │
+//!   JSON lines   ──► source::file ──┼─► engine ─► event::decode ─► state (dedup, fold, rollups)
+//!   (backfill)                      │      │                            │
+//!   generate ───────────────────────┘      │        scoring (rules via DataFusion: changed members
+//!                                          │        at each checkpoint, everyone at a refresh; job)
+//!                                          │                            │
+//!                                          └─ checkpoint: state + offsets + manifest ─┬─► sink::tables (Parquet:
+//!                                                                                     │   events, members, rollups,
+//!                                                                                     │   segment_changes, ...)
+//!                                                                                     └─► sink::topics (dead
+//!                                                                                         letters, segment changes)
+//!   query / report / audience (DataFusion, read-only) ◄── tables ──► DuckDB, pandas, BI tools
 //! ```
 //!
 //! - [`event`]: the event contract; bytes -> validated [`event::Event`] or a reason.
 //! - [`state`]: per-member state rows, the pure fold, dedup memory, checkpoints.
 //! - [`engine`]: the run loop's core shared by every command; exactly-once checkpoints.
 //! - [`source`]: Kafka consumer (`run`) and JSON-lines files (`backfill`).
-//! - [`sink`]: Parquet tables with staged, manifest-driven publication; dead-letter topic.
+//! - [`sink`]: Parquet tables with staged, manifest-driven publication; output topics.
 //! - [`query`]: DataFusion over the tables; table, CSV, JSON and Excel output.
 //! - [`report`]: named reports (`queries/*.sql`) with typed, bound parameters.
+//! - [`audience`]: campaign audiences: preview, snapshots with a deterministic holdout.
 //! - [`scoring`]: scores, segments, tags (SQL rules evaluated by DataFusion), refresh.
 //! - [`job`]: scheduled jobs (`jobs/*.toml`) that `run` fires.
 //! - [`generate`]: seeded synthetic chain data with stated fault rates.

@@ -22,7 +22,7 @@ const INDEPENDENT: &[(&str, &str)] = &[
         FROM s ORDER BY month, store"),
     ("members_by_store_month", "
         WITH p AS (SELECT member_id, coalesce(store_id, '(online)') AS store, dt AS day, occurred_at FROM ev WHERE type = 'purchase'),
-             f AS (SELECT arg_min(store, (occurred_at, store)) AS store, arg_min(day, (occurred_at, store)) AS day FROM p GROUP BY member_id),
+             f AS (SELECT arg_min(store, (day, store)) AS store, min(day) AS day FROM p GROUP BY member_id),
              l AS (SELECT arg_max(store, (occurred_at, store)) AS store, arg_max(day, (occurred_at, store)) AS day FROM p GROUP BY member_id),
              n AS (SELECT store, strftime(day, '%Y-%m') AS month, count(*) AS c FROM f GROUP BY ALL),
              a AS (SELECT store, strftime(day, '%Y-%m') AS month, count(DISTINCT member_id) AS c FROM p GROUP BY ALL),

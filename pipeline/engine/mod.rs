@@ -19,7 +19,7 @@ use crate::crash;
 use crate::event::{decode, DecodeLimits};
 use crate::scoring::{RuleError, Scorer};
 use crate::sink::tables::{TableError, DEAD_LETTERS, EVENTS, MEMBERS, MEMBER_STORE, SEGMENT_CHANGES, STORE_DAY};
-use crate::sink::{dead_letters, schema, store_day, ChangesBuffer, DeadLetter, EventsBuffer, Origin, TableStore};
+use crate::sink::{dead_letters, rollups, schema, ChangesBuffer, DeadLetter, EventsBuffer, Origin, TableStore};
 use crate::state::calendar::{date_to_day, day_to_date};
 use crate::state::checkpoint::CheckpointError;
 use crate::state::{Applied, BusinessCalendar, Checkpoint, Counters, Day, Manifest, StateRules};
@@ -209,6 +209,10 @@ impl Engine {
         &self.ckpt.members
     }
 
+    pub fn rollups(&self) -> &crate::state::rollups::Rollups {
+        &self.ckpt.rollups
+    }
+
     pub fn scoring(&self) -> &crate::state::scoring::ScoringState {
         &self.ckpt.scoring
     }
@@ -327,7 +331,7 @@ impl Engine {
         let (ids, stores) = (&self.ckpt.members.ids, &self.ckpt.members.stores);
         let batches = entries
             .chunks(scoring::CHUNK)
-            .map(|c| Ok(store_day::member_store_batch(c, |m| ids.get(m), |s| stores.get(s))?));
+            .map(|c| Ok(rollups::member_store_batch(c, |m| ids.get(m), |s| stores.get(s))?));
         self.tables.stage(epoch, &format!("{MEMBER_STORE}/member_store.parquet"), schema::member_store(), batches)?;
         Ok(())
     }
@@ -449,7 +453,7 @@ impl Engine {
         if !sums.is_empty() {
             let rel = format!("{STORE_DAY}/part-{epoch:010}.parquet");
             let stores = &self.ckpt.members.stores;
-            self.tables.stage(epoch, &rel, schema::store_day(), [Ok(store_day::to_batch(&sums, |s| stores.get(s))?)])?;
+            self.tables.stage(epoch, &rel, schema::store_day(), [Ok(rollups::to_batch(&sums, |s| stores.get(s))?)])?;
             manifest.publish.push(rel);
             touched.push((STORE_DAY.to_string(), schema::store_day()));
         }

@@ -8,7 +8,7 @@ pub mod members;
 pub mod rfm_thresholds;
 pub mod schema;
 pub mod segment_changes;
-pub mod store_day;
+pub mod rollups;
 pub mod tables;
 
 pub use dead_letters::DeadLetter;

@@ -1,4 +1,4 @@
-//! The rollup tables as record batches: `store_day` (an epoch's per-store, per-day sums) and
+//! The rollup tables (see `state::rollups`) as record batches: `store_day` (an epoch's per-store, per-day sums) and
 //! `member_store` (per member and store, all time).
 
 use std::sync::Arc;
