@@ -46,7 +46,7 @@ enum Command {
     /// Campaign audiences: preview who a definition selects, export a snapshot with a holdout.
     #[command(subcommand)]
     Audience(AudienceCommand),
-    /// Run one read-only SQL statement over the tables (events, members, dead_letters).
+    /// Run one read-only SQL statement over the tables (events, members, segment_changes, store_day, audiences, ...).
     Query(QueryArgs),
     /// Generate realistic synthetic events for a multi-store chain, to a file or a topic.
     Generate(GenerateArgs),
@@ -169,7 +169,7 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
 #[derive(Subcommand)]
 enum AudienceCommand {
     /// Print the audience's size, its split by store and segment, and a sample of members.
-    Preview(AudienceArgs),
+    Preview(PreviewArgs),
     /// Write a dated, immutable snapshot (member_id, arm, ...) with the definition and counts.
     Export(ExportArgs),
 }
@@ -182,11 +182,17 @@ struct AudienceArgs {
     /// An inline definition: one boolean condition over the members table, e.g. "list_contains(tags, 'lapsed') AND monetary > 500".
     #[arg(long = "where", value_name = "PREDICATE")]
     predicate: Option<String>,
-    /// Members shown in the preview's sample.
-    #[arg(long, default_value_t = 10)]
-    sample: usize,
     #[command(flatten)]
     tables: TableArgs,
+}
+
+#[derive(Args)]
+struct PreviewArgs {
+    #[command(flatten)]
+    audience: AudienceArgs,
+    /// Members shown in the sample.
+    #[arg(long, default_value_t = 10)]
+    sample: usize,
 }
 
 #[derive(Args)]
@@ -202,6 +208,7 @@ struct ExportArgs {
     /// Directory receiving name=NAME/snapshot=.../ [default: <data-dir>/audiences, which `query` and reports read].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// File format of the snapshot's rows (Parquet snapshots under the data directory are the `audiences` table).
     #[arg(long, value_enum, default_value = "parquet")]
     format: memberflow::audience::ExportFormat,
     /// Hide the progress bar.
@@ -395,7 +402,7 @@ async fn dispatch(command: Command) -> Result<()> {
 async fn audience(command: AudienceCommand) -> Result<()> {
     use memberflow::audience::{self, Audience};
     let a = match &command {
-        AudienceCommand::Preview(a) => a,
+        AudienceCommand::Preview(p) => &p.audience,
         AudienceCommand::Export(e) => &e.audience,
     };
     let config = load_config(&a.tables, None)?;
@@ -406,8 +413,8 @@ async fn audience(command: AudienceCommand) -> Result<()> {
     };
     let ctx = query::session(&config.data_dir).await?;
     match command {
-        AudienceCommand::Preview(a) => {
-            for (title, batches) in audience::preview::preview(&ctx, &definition, a.sample).await? {
+        AudienceCommand::Preview(p) => {
+            for (title, batches) in audience::preview::preview(&ctx, &definition, p.sample).await? {
                 println!("{title}:");
                 query::print(&batches, OutputFormat::Table, &mut std::io::stdout().lock())?;
             }
