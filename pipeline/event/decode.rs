@@ -19,6 +19,36 @@ pub struct DecodeLimits {
 
 const MAX_ID_LEN: usize = 256;
 
+/// The fields of a message before validation, as either path extracts them.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Fields<'a> {
+    pub event_id: Cow<'a, str>,
+    pub kind: Cow<'a, str>,
+    pub member_id: Cow<'a, str>,
+    pub occurred_at: Cow<'a, str>,
+    pub store_id: Option<Cow<'a, str>>,
+    pub channel: Option<Cow<'a, str>>,
+    pub order_id: Option<Cow<'a, str>>,
+    /// JSON text: a number, or a string with its quotes.
+    pub amount: Option<&'a str>,
+    pub currency: Option<Cow<'a, str>>,
+    pub points: Option<i64>,
+    pub items: Option<Vec<ItemFields<'a>>>,
+    /// JSON text of any value (checked to be an object later).
+    pub attributes: Option<&'a str>,
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct ItemFields<'a> {
+    pub sku: Cow<'a, str>,
+    pub category: Option<Cow<'a, str>>,
+    pub brand: Option<Cow<'a, str>>,
+    pub qty: i64,
+    pub unit_price: Option<&'a str>,
+}
+
+/// The general path: serde_json, for every shape the scanner leaves alone, and the wording
+/// of every syntax and type error.
 #[derive(Deserialize)]
 struct RawEvent<'a> {
     #[serde(borrow)]
@@ -60,6 +90,41 @@ struct RawItem<'a> {
     unit_price: Option<&'a RawValue>,
 }
 
+pub(super) fn serde_fields(bytes: &[u8]) -> Result<Fields<'_>, Rejection> {
+    let raw: RawEvent<'_> = serde_json::from_slice(bytes).map_err(|e| {
+        let kind = match e.classify() {
+            serde_json::error::Category::Data => RejectKind::InvalidField,
+            _ => RejectKind::MalformedJson,
+        };
+        Rejection::new(kind, e.to_string())
+    })?;
+    Ok(Fields {
+        event_id: raw.event_id,
+        kind: raw.kind,
+        member_id: raw.member_id,
+        occurred_at: raw.occurred_at,
+        store_id: raw.store_id,
+        channel: raw.channel,
+        order_id: raw.order_id,
+        amount: raw.amount.map(RawValue::get),
+        currency: raw.currency,
+        points: raw.points,
+        items: raw.items.map(|items| {
+            items
+                .into_iter()
+                .map(|i| ItemFields {
+                    sku: i.sku,
+                    category: i.category,
+                    brand: i.brand,
+                    qty: i.qty,
+                    unit_price: i.unit_price.map(RawValue::get),
+                })
+                .collect()
+        }),
+        attributes: raw.attributes.map(RawValue::get),
+    })
+}
+
 fn invalid(reason: impl Into<String>) -> Rejection {
     Rejection::new(RejectKind::InvalidField, reason)
 }
@@ -72,13 +137,10 @@ pub fn decode<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Event<'a>, R
             format!("message is {} bytes, the limit is {}", bytes.len(), limits.max_message_bytes),
         ));
     }
-    let raw: RawEvent<'a> = serde_json::from_slice(bytes).map_err(|e| {
-        let kind = match e.classify() {
-            serde_json::error::Category::Data => RejectKind::InvalidField,
-            _ => RejectKind::MalformedJson,
-        };
-        Rejection::new(kind, e.to_string())
-    })?;
+    let raw = match super::scan::scan(bytes) {
+        Some(fields) => fields,
+        None => serde_fields(bytes)?,
+    };
     let kind = EventType::parse(&raw.kind).ok_or_else(|| {
         Rejection::new(RejectKind::UnknownType, format!("unknown event type {:?}", raw.kind))
     })?;
@@ -105,7 +167,7 @@ pub fn decode<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Event<'a>, R
         return Err(invalid(format!("missing field `order_id` (required for {})", kind.as_str())));
     }
     if let Some(attributes) = raw.attributes {
-        if !attributes.get().starts_with('{') {
+        if !attributes.starts_with('{') {
             return Err(invalid("`attributes` must be a JSON object"));
         }
     }
@@ -137,10 +199,12 @@ fn check_id(field: &str, value: &str) -> Result<(), Rejection> {
 }
 
 fn parse_time(text: &str, limits: &DecodeLimits) -> Result<i64, Rejection> {
-    let t = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
-        invalid(format!("`occurred_at` {text:?} is not RFC 3339 with an offset: {e}"))
-    })?;
-    let micros = t.timestamp_micros();
+    let micros = match super::time::rfc3339_micros(text) {
+        Some(micros) => micros,
+        None => chrono::DateTime::parse_from_rfc3339(text)
+            .map_err(|e| invalid(format!("`occurred_at` {text:?} is not RFC 3339 with an offset: {e}")))?
+            .timestamp_micros(),
+    };
     if micros < limits.min_time || micros > limits.max_time {
         return Err(Rejection::new(
             RejectKind::AbsurdTimestamp,
@@ -150,11 +214,13 @@ fn parse_time(text: &str, limits: &DecodeLimits) -> Result<i64, Rejection> {
     Ok(micros)
 }
 
-fn parse_amount(field: &str, raw: &RawValue) -> Result<Money, Rejection> {
-    let text = raw.get();
+/// `text` is the JSON text of the value: a number, or a string with its quotes.
+fn parse_amount(field: &str, text: &str) -> Result<Money, Rejection> {
     let text = match text.as_bytes().first() {
-        Some(b'"') => serde_json::from_str::<Cow<'_, str>>(text)
-            .map_err(|e| invalid(format!("`{field}`: {e}")))?,
+        Some(b'"') => match text[1..].strip_suffix('"') {
+            Some(inner) if !inner.contains('\\') => Cow::Borrowed(inner),
+            _ => serde_json::from_str::<Cow<'_, str>>(text).map_err(|e| invalid(format!("`{field}`: {e}")))?,
+        },
         Some(b'-' | b'0'..=b'9') => Cow::Borrowed(text),
         _ => return Err(invalid(format!("`{field}` must be a number or a decimal string, got {text}"))),
     };
@@ -165,7 +231,7 @@ fn parse_amount(field: &str, raw: &RawValue) -> Result<Money, Rejection> {
     Ok(money)
 }
 
-fn convert_item(raw: RawItem<'_>) -> Result<Item<'_>, Rejection> {
+fn convert_item(raw: ItemFields<'_>) -> Result<Item<'_>, Rejection> {
     if raw.qty <= 0 {
         return Err(invalid(format!("item {:?}: `qty` must be positive, got {}", raw.sku, raw.qty)));
     }

@@ -5,13 +5,14 @@
 
 mod decode;
 mod money;
+mod scan;
+mod time;
 
 use std::borrow::Cow;
 use std::fmt;
 
 pub use decode::{decode, DecodeLimits};
 pub use money::{format_money, parse_money, Money, MONEY_SCALE};
-use serde_json::value::RawValue;
 
 /// What happened to a member. The names are the `type` values of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,8 +101,8 @@ pub struct Event<'a> {
     pub currency: Option<Cow<'a, str>>,
     pub points: Option<i64>,
     pub items: Vec<Item<'a>>,
-    /// The `attributes` object as it was sent (compact JSON text).
-    pub attributes: Option<&'a RawValue>,
+    /// The `attributes` object as it was sent (its JSON text).
+    pub attributes: Option<&'a str>,
 }
 
 impl Event<'_> {
@@ -134,7 +135,7 @@ impl Event<'_> {
             put(&item.qty.to_le_bytes());
             put(&item.unit_price.map(|m| m.0).unwrap_or(i64::MIN).to_le_bytes());
         }
-        put(self.attributes.map(|a| a.get().as_bytes()).unwrap_or(b"\xff"));
+        put(self.attributes.map(str::as_bytes).unwrap_or(b"\xff"));
         h.digest()
     }
 }

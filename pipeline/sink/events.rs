@@ -87,7 +87,7 @@ impl EventsBuffer {
         }
         c.item_offsets.push(c.sku.len() as i32);
         c.item_valid.push(!e.items.is_empty());
-        c.attributes.append_option(e.attributes.map(|a| a.get()));
+        c.attributes.append_option(e.attributes);
         c.source.append_value(origin.source);
         c.partition.append_value(origin.partition);
         c.offset.append_value(origin.offset);

@@ -1,8 +1,9 @@
 //! The data directory's Parquet tables and how files enter them.
 //!
-//! An epoch's files are written under `_staging/e<epoch>/<table path>` (no reader looks
-//! there), then the checkpoint that lists them commits, then they are renamed into the
-//! tables. Recovery repeats the renames of the committed epoch and deletes the staging
+//! An epoch's files are written flat into `_staging/e<epoch>/` (no reader looks there;
+//! one directory, so a backfill epoch touching a thousand days creates no directories
+//! while staging), then the checkpoint that lists them commits, then they are renamed
+//! into the tables. Recovery repeats the renames of the committed epoch and deletes the staging
 //! of any uncommitted one, so a reader never sees a partial file, and a replay rewrites
 //! instead of duplicating.
 
@@ -64,6 +65,12 @@ impl TableStore {
         self.root.join(STAGING).join(format!("e{epoch:010}"))
     }
 
+    /// Where `rel` is staged: the table path flattened into one file name (`/` -> `#`,
+    /// which table paths never contain).
+    fn staged(&self, epoch: u64, rel: &str) -> PathBuf {
+        self.staging(epoch).join(rel.replace('/', "#"))
+    }
+
     fn properties(&self) -> WriterProperties {
         let compression = match self.config.compression {
             Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(1).expect("valid level")),
@@ -80,9 +87,15 @@ impl TableStore {
     where
         I: IntoIterator<Item = Result<RecordBatch, TableError>>,
     {
-        let path = self.staging(epoch).join(rel);
-        fs::create_dir_all(path.parent().expect("rel has a parent")).map_err(io_err(&path))?;
-        let file = File::create(&path).map_err(io_err(&path))?;
+        let path = self.staged(epoch, rel);
+        let file = match File::create(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(self.staging(epoch)).map_err(io_err(&path))?;
+                File::create(&path)
+            }
+            file => file,
+        }
+        .map_err(io_err(&path))?;
         let pq = |source| TableError::Parquet { path: path.clone(), source };
         let mut writer = ArrowWriter::try_new(file, schema, Some(self.properties())).map_err(pq)?;
         for batch in batches {
@@ -109,11 +122,16 @@ impl TableStore {
     pub fn publish(&self, epoch: u64, manifest: &Manifest) -> Result<(), TableError> {
         let staging = self.staging(epoch);
         for (n, rel) in manifest.publish.iter().enumerate() {
-            let from = staging.join(rel);
+            let from = self.staged(epoch, rel);
             let to = self.root.join(rel);
-            if from.exists() {
-                fs::create_dir_all(to.parent().expect("rel has a parent")).map_err(io_err(&to))?;
-                fs::rename(&from, &to).map_err(io_err(&to))?;
+            match fs::rename(&from, &to) {
+                // A new partition directory (or a file already moved by an earlier attempt).
+                Err(e) if e.kind() == io::ErrorKind::NotFound && from.exists() => {
+                    fs::create_dir_all(to.parent().expect("rel has a parent")).map_err(io_err(&to))?;
+                    fs::rename(&from, &to).map_err(io_err(&to))?;
+                }
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&to)(e)),
+                _ => {}
             }
             if n == 0 {
                 crash::point("mid_publish");

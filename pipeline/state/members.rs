@@ -5,8 +5,6 @@
 //! the window, stores as one entry per store and purchase day inside the window, ids in
 //! an arena.
 
-use serde_json::value::RawValue;
-
 use super::calendar::Day;
 use super::dedup::{SeenIds, Verdict};
 use super::interner::Interner;
@@ -239,9 +237,9 @@ impl MemberTable {
         }
     }
 
-    fn merge_profile(&mut self, i: usize, attributes: &RawValue, t: i64) {
+    fn merge_profile(&mut self, i: usize, attributes: &str, t: i64) {
         // The decoder checked that `attributes` is an object.
-        let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(attributes.get())
+        let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(attributes)
         else {
             return;
         };

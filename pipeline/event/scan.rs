@@ -1,0 +1,345 @@
+//! The fast path of decoding: one pass over a message of the usual shape (a flat object of
+//! the contract's fields, strings without escapes, `items` as an array of flat objects).
+//!
+//! It either extracts exactly the [`Fields`] that serde_json would, or gives up (`None`) and
+//! leaves the message to the serde path, which also words every error. It never decides
+//! that a message is bad. A differential test holds it to serde_json on generated, faulty
+//! and mutated messages.
+
+use std::borrow::Cow;
+
+use super::decode::{Fields, ItemFields};
+
+/// Nesting deeper than this inside `attributes` or an unknown field goes to serde
+/// (whose own limit is 128).
+const MAX_DEPTH: u32 = 64;
+
+pub(super) fn scan(bytes: &[u8]) -> Option<Fields<'_>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut s = Scanner { text, b: bytes, i: 0 };
+    let fields = s.event()?;
+    s.ws();
+    (s.i == bytes.len()).then_some(fields)
+}
+
+struct Scanner<'a> {
+    text: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+/// Sets the bit of field `n`; `None` when it was already set (a duplicate field is
+/// serde's error to word).
+fn first(seen: &mut u32, n: u32) -> Option<()> {
+    let bit = 1 << n;
+    (*seen & bit == 0).then(|| *seen |= bit)
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        self.ws();
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// A string without escapes or control characters; its contents.
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let len = self.b[start..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        self.i = start + len;
+        (self.peek()? == b'"').then_some(())?;
+        self.i += 1;
+        Some(&self.text[start..start + len])
+    }
+
+    fn cow(&mut self) -> Option<Cow<'a, str>> {
+        self.string().map(Cow::Borrowed)
+    }
+
+    /// `{ "key": value, ... }`, calling `field` after each key's colon.
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            let key = self.string()?;
+            self.eat(b':')?;
+            self.ws();
+            field(self, key)?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn event(&mut self) -> Option<Fields<'a>> {
+        const NAMES: [&str; 12] = [
+            "event_id", "type", "member_id", "occurred_at", "store_id", "channel", "order_id", "amount",
+            "currency", "points", "items", "attributes",
+        ];
+        let (mut event_id, mut kind, mut member_id, mut occurred_at) = (None, None, None, None);
+        let mut f = Fields::default();
+        let mut seen = 0u32;
+        self.object(|s, key| {
+            let Some(n) = NAMES.iter().position(|&name| name == key) else { return s.skip(0) };
+            first(&mut seen, n as u32)?;
+            match n {
+                0 => event_id = Some(s.cow()?),
+                1 => kind = Some(s.cow()?),
+                2 => member_id = Some(s.cow()?),
+                3 => occurred_at = Some(s.cow()?),
+                4 => f.store_id = Some(s.cow()?),
+                5 => f.channel = Some(s.cow()?),
+                6 => f.order_id = Some(s.cow()?),
+                7 => f.amount = Some(s.amount()?),
+                8 => f.currency = Some(s.cow()?),
+                9 => f.points = Some(s.integer()?),
+                10 => f.items = Some(s.items()?),
+                _ => f.attributes = Some(s.raw()?),
+            }
+            Some(())
+        })?;
+        f.event_id = event_id?;
+        f.kind = kind?;
+        f.member_id = member_id?;
+        f.occurred_at = occurred_at?;
+        Some(f)
+    }
+
+    fn items(&mut self) -> Option<Vec<ItemFields<'a>>> {
+        const NAMES: [&str; 5] = ["sku", "category", "brand", "qty", "unit_price"];
+        self.eat(b'[')?;
+        let mut items = Vec::new();
+        self.ws();
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(items);
+        }
+        loop {
+            let (mut sku, mut qty, mut seen) = (None, None, 0u32);
+            let mut item = ItemFields::default();
+            self.object(|s, key| {
+                let Some(n) = NAMES.iter().position(|&name| name == key) else { return s.skip(0) };
+                first(&mut seen, n as u32)?;
+                match n {
+                    0 => sku = Some(s.cow()?),
+                    1 => item.category = Some(s.cow()?),
+                    2 => item.brand = Some(s.cow()?),
+                    3 => qty = Some(s.integer()?),
+                    _ => item.unit_price = Some(s.amount()?),
+                }
+                Some(())
+            })?;
+            item.sku = sku?;
+            item.qty = qty?;
+            items.push(item);
+            self.ws();
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Some(items);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// An amount as its JSON text: a number, or a string with its quotes.
+    fn amount(&mut self) -> Option<&'a str> {
+        match self.peek()? {
+            b'"' => {
+                let start = self.i;
+                self.string()?;
+                Some(&self.text[start..self.i])
+            }
+            _ => self.number(),
+        }
+    }
+
+    /// A JSON integer that fits an i64 (serde refuses fractions and exponents for one, and
+    /// reads `-0` as a float).
+    fn integer(&mut self) -> Option<i64> {
+        let text = self.number()?;
+        if text.contains(['.', 'e', 'E']) || text.starts_with("-0") {
+            return None;
+        }
+        text.parse().ok()
+    }
+
+    /// A number per the JSON grammar; its text.
+    fn number(&mut self) -> Option<&'a str> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek()? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            self.one_or_more_digits()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            self.one_or_more_digits()?;
+        }
+        Some(&self.text[start..self.i])
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+    }
+
+    fn one_or_more_digits(&mut self) -> Option<()> {
+        let start = self.i;
+        self.digits();
+        (self.i > start).then_some(())
+    }
+
+    /// Any JSON value, checked and skipped; its text.
+    fn raw(&mut self) -> Option<&'a str> {
+        let start = self.i;
+        self.skip(0)?;
+        Some(&self.text[start..self.i])
+    }
+
+    fn skip(&mut self, depth: u32) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' => self.object(|s, _| s.skip(depth + 1)),
+            b'[' => {
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.skip(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal("true"),
+            b'f' => self.literal("false"),
+            b'n' => self.literal("null"),
+            _ => self.number().map(drop),
+        }
+    }
+
+    fn literal(&mut self, word: &str) -> Option<()> {
+        self.b[self.i..].starts_with(word.as_bytes()).then(|| self.i += word.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::decode::serde_fields;
+    use super::*;
+    use crate::generate::{GenerateConfig, Generator};
+
+    /// Whenever the scanner answers, serde_json answers the same.
+    fn agree(bytes: &[u8]) -> bool {
+        match scan(bytes) {
+            Some(fast) => {
+                assert_eq!(serde_fields(bytes).as_ref(), Ok(&fast), "{}", String::from_utf8_lossy(bytes));
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn answers_as_serde_does_on_generated_faulty_and_mutated_messages() {
+        let config = GenerateConfig { events: 20_000, malformed_rate: 0.05, ..GenerateConfig::default() };
+        let messages: Vec<Vec<u8>> = Generator::new(config).map(|m| m.payload).collect();
+        let answered = messages.iter().filter(|m| agree(m)).count();
+        assert!(answered as f64 > 0.9 * messages.len() as f64, "the fast path took only {answered} messages");
+        let mut rng = 7u64;
+        let mut next = |n: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng as usize % n
+        };
+        const PIECES: [&str; 16] =
+            ["\"", "{", "}", "[", "]", ",", ":", "\\", " ", "0", "-", ".", "e", "null", "\"x\":1,", "\u{e9}"];
+        for m in messages.iter().take(5_000) {
+            for _ in 0..8 {
+                let mut bytes = m.clone();
+                for _ in 0..1 + next(2) {
+                    let at = next(bytes.len() + 1);
+                    match next(3) {
+                        0 if at < bytes.len() => drop(bytes.remove(at)),
+                        1 if at < bytes.len() => bytes[at] = PIECES[next(PIECES.len())].as_bytes()[0],
+                        _ => bytes.splice(at..at, PIECES[next(PIECES.len())].bytes()).for_each(drop),
+                    }
+                }
+                agree(&bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn leaves_unusual_shapes_to_serde() {
+        let base = r#""event_id":"e","type":"purchase","member_id":"m","occurred_at":"2025-01-01T00:00:00Z""#;
+        for (text, fast) in [
+            (format!("{{{base}}}"), true),
+            (format!(" {{ {} }}\n", base.replace(',', " ,\t")), true),
+            (format!(r#"{{{base},"x":{{"a":[1,2.5e3,true,null,{{}}]}},"points":-3}}"#), true),
+            (format!(r#"{{{base},"points":-0}}"#), false),
+            (format!(r#"{{{base},"amount":"12.50","items":[]}}"#), true),
+            (format!(r#"{{{base},"items":[{{"sku":"a","qty":1,"unit_price":1.5,"z":"q"}}]}}"#), true),
+            (format!(r#"{{{base},"attributes":{{"city":"上海"}}}}"#), true),
+            (format!(r#"{{{base},"event_id":"again"}}"#), false),
+            (format!(r#"{{{base},"store_id":null}}"#), false),
+            (format!(r#"{{{base},"channel":"a\"b"}}"#), false),
+            (format!(r#"{{{base},"points":1.0}}"#), false),
+            (format!(r#"{{{base},"points":99999999999999999999}}"#), false),
+            (format!(r#"{{{base},"amount":01}}"#), false),
+            (format!(r#"{{{base}}} x"#), false),
+            (format!(r#"{{{base},}}"#), false),
+            (r#"{"type":"purchase"}"#.to_string(), false),
+        ] {
+            assert_eq!(agree(text.as_bytes()), fast, "{text}");
+        }
+    }
+}
