@@ -18,6 +18,10 @@ pub struct BenchArgs {
     /// Members they belong to.
     #[arg(long, default_value_t = 200_000)]
     pub members: u64,
+    /// Days of event time the messages span, ending 2026-10-31: the default, three years,
+    /// is a backfill of history (a file per day per checkpoint); a few days is a live stream.
+    #[arg(long, default_value_t = 1095)]
+    pub days: u32,
     /// Checkpoint every this many messages (as `checkpoint.max_events` does in production).
     #[arg(long, default_value_t = 2_000_000)]
     pub checkpoint_every: u64,
@@ -35,7 +39,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         events: args.events,
         members: args.members,
         end,
-        start: end - chrono::Duration::days(3 * 365),
+        start: end - chrono::Duration::days(args.days.max(1) as i64 - 1),
         ..GenerateConfig::default()
     };
     eprintln!("bench: generating {} messages for {} members in memory", args.events, args.members);

@@ -20,6 +20,19 @@ use memberflow::{bench, demo, report};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc returns freed memory to the kernel 10 ms after it was last used; every
+/// checkpoint then faults its buffers back in, zeroed (on this VM that was a third of a
+/// checkpoint). Keep freed memory for half a minute, longer than a checkpoint interval.
+fn keep_freed_memory() {
+    unsafe extern "C" {
+        fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+    }
+    /// `mi_option_purge_delay` in the mimalloc 3 bundled by libmimalloc-sys 0.1.
+    const PURGE_DELAY: std::ffi::c_int = 15;
+    // SAFETY: sets a plain option value; mimalloc reads it at each purge.
+    unsafe { mi_option_set(PURGE_DELAY, 30_000) };
+}
+
 #[derive(Parser)]
 #[command(name = "memberflow", version, about = "Membership (loyalty) analytics for retail: Kafka events -> exactly-once member state -> Parquet tables -> SQL")]
 struct Cli {
@@ -297,6 +310,7 @@ struct DemoArgs {
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     let default_log = if matches!(cli.command, Command::Demo(_)) { "error" } else { "info" };
     let log = cli.log.as_deref().unwrap_or(default_log);

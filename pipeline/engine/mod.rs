@@ -440,8 +440,8 @@ impl Engine {
         let mut manifest = Manifest::default();
         let mut report = CheckpointReport { epoch, ..Default::default() };
         let mut touched = Vec::new();
-        let days = self.events.take()?;
-        for (day, batch) in days {
+        for day in self.events.drain() {
+            let (day, batch) = day?;
             report.events_rows += batch.num_rows();
             let dir = format!("{EVENTS}/dt={}", day_to_date(day));
             let rel = format!("{dir}/part-{epoch:010}.parquet");
