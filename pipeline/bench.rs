@@ -55,6 +55,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     engine.stage_times = Some(StageTimes::default());
     let started = Instant::now();
     let (mut checkpoints, mut checkpoint_time) = (0u32, std::time::Duration::ZERO);
+    // Steady state: from the end of the first checkpoint to the end of the last one in the
+    // loop (the allocator and the row arena warm, as in a long-running process).
+    let (mut first_end, mut last_end) = (None, None);
+    let mut steady_checkpoint_time = std::time::Duration::ZERO;
     for (offset, (key, payload)) in messages.iter().enumerate() {
         let origin = Origin { source: "bench", partition: 0, offset: offset as i64 };
         engine.process(&Message { key: Some(key.as_bytes()), payload, origin });
@@ -62,6 +66,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             let report = tokio::task::block_in_place(|| engine.checkpoint(&mut TableOnly, false))?;
             checkpoints += 1;
             checkpoint_time += report.elapsed;
+            if first_end.is_some() {
+                steady_checkpoint_time += report.elapsed;
+            }
+            let end = (Instant::now(), offset + 1);
+            first_end.get_or_insert(end);
+            last_end = Some(end);
         }
     }
     let report = tokio::task::block_in_place(|| engine.checkpoint(&mut TableOnly, true))?;
@@ -76,6 +86,17 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     println!("bench: {} messages ({:.0} bytes avg), {} members", messages.len(), bytes as f64 / n, engine.members().len());
     println!("  core end to end (process + checkpoint + Parquet): {:.0} events/s on one core", n / total.as_secs_f64());
     println!("  process only: {:.0} events/s", n / processing.as_secs_f64());
+    if let (Some((t0, n0)), Some((t1, n1))) = (first_end, last_end) {
+        if n1 > n0 {
+            let (n, elapsed) = ((n1 - n0) as f64, t1 - t0);
+            println!(
+                "  steady state (after the first checkpoint, {} events): {:.0} events/s end to end, {:.0} process only",
+                n1 - n0,
+                n / elapsed.as_secs_f64(),
+                n / (elapsed - steady_checkpoint_time).as_secs_f64()
+            );
+        }
+    }
     println!(
         "  per event: decode {:.0} ns, dedup+state {:.0} ns, row buffer {:.0} ns; checkpoint+Parquet {:.0} ns",
         times.decode.as_nanos() as f64 / n,
