@@ -58,6 +58,15 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     // Steady state: from the end of the first checkpoint to the end of the last one in the
     // loop (the allocator and the row arena warm, as in a long-running process).
     let (mut first_end, mut last_end) = (None, None);
+    // Checkpoint files written: (snapshots, their bytes, deltas, their bytes).
+    let mut files = (0u32, 0u64, 0u32, 0u64);
+    let mut count_file = |r: &crate::engine::CheckpointReport| {
+        if r.checkpoint_full {
+            (files.0, files.1) = (files.0 + 1, r.checkpoint_bytes);
+        } else {
+            (files.2, files.3) = (files.2 + 1, files.3 + r.checkpoint_bytes);
+        }
+    };
     let mut steady_checkpoint_time = std::time::Duration::ZERO;
     for (offset, (key, payload)) in messages.iter().enumerate() {
         let origin = Origin { source: "bench", partition: 0, offset: offset as i64 };
@@ -66,6 +75,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             let report = tokio::task::block_in_place(|| engine.checkpoint(&mut TableOnly, false))?;
             checkpoints += 1;
             checkpoint_time += report.elapsed;
+            count_file(&report);
             if first_end.is_some() {
                 steady_checkpoint_time += report.elapsed;
             }
@@ -77,6 +87,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let report = tokio::task::block_in_place(|| engine.checkpoint(&mut TableOnly, true))?;
     checkpoints += 1;
     checkpoint_time += report.elapsed;
+    count_file(&report);
     let total = started.elapsed();
     let processing = total - checkpoint_time;
     let times = engine.stage_times.unwrap_or_default();
@@ -104,11 +115,14 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         times.buffer.as_nanos() as f64 / n,
         checkpoint_time.as_nanos() as f64 / n
     );
+    println!("  checkpoints: {checkpoints} taking {checkpoint_time:.2?} in all; the last (with the members table) {:.2?}", report.elapsed);
     println!(
-        "  checkpoints: {checkpoints} taking {checkpoint_time:.2?} in all; the last (with the members table) {:.2?}, checkpoint file {} bytes ({:.0} bytes/member)",
-        report.elapsed,
-        report.checkpoint_bytes,
-        report.checkpoint_bytes as f64 / members
+        "  checkpoint files: {} full snapshots (the last {} bytes, {:.0} bytes/member), {} deltas ({:.0} bytes on average)",
+        files.0,
+        files.1,
+        files.1 as f64 / members,
+        files.2,
+        files.3 as f64 / files.2.max(1) as f64
     );
     println!(
         "  state per member: base {:.0} bytes, dedup {:.0} bytes; report rollups {:.0} bytes, scoring {:.0} bytes",

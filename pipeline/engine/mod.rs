@@ -93,7 +93,9 @@ pub struct CheckpointReport {
     /// Manual tag requests read from the inbox (applied or refused).
     pub manual_requests: usize,
     pub segment_changes: usize,
+    /// Size of the checkpoint file written: a full snapshot or a delta.
     pub checkpoint_bytes: u64,
+    pub checkpoint_full: bool,
     pub elapsed: Duration,
 }
 
@@ -510,7 +512,8 @@ impl Engine {
         self.ckpt.epoch = epoch;
         self.ckpt.offsets = self.positions.iter().map(|(s, p, o)| ((s.clone(), *p), *o)).collect();
         self.ckpt.manifest = manifest;
-        report.checkpoint_bytes = self.ckpt.save(&self.config.data_dir)?;
+        let saved = self.ckpt.save(&self.config.data_dir, refresh)?;
+        (report.checkpoint_bytes, report.checkpoint_full) = (saved.bytes, saved.full);
         crash::point("after_checkpoint");
         self.tables.publish(epoch, &self.ckpt.manifest)?;
         self.since_checkpoint = 0;
@@ -526,6 +529,7 @@ impl Engine {
             members_rescored = report.members_rescored,
             segment_changes = report.segment_changes,
             checkpoint_bytes = report.checkpoint_bytes,
+            checkpoint_full = report.checkpoint_full,
             elapsed_ms = report.elapsed.as_millis() as u64,
             "checkpoint committed ({})",
             self.ckpt.counters

@@ -1,5 +1,12 @@
 //! The checkpoint: member state, counters, the source offsets it reflects and the files its
-//! epoch publishes — one file, written to a temporary name and renamed into place.
+//! epoch publishes.
+//!
+//! On disk: a full snapshot (`checkpoint.bin`) and the deltas written after it
+//! (`checkpoint.delta-<epoch>.bin`: the rows, classes and rollup entries changed in that
+//! epoch; see [`super::delta`]). Each file is written to a temporary name and renamed into
+//! place, which is its commit. A new snapshot is written when the deltas since the last
+//! one add up to its size (so loading reads at most about twice the state), at every
+//! refresh, and at most every [`MAX_DELTAS`] checkpoints; it retires the deltas.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -18,6 +25,9 @@ use crate::event::RejectKind;
 
 const MAGIC: &[u8; 8] = b"MFCKPT04";
 pub const FILE_NAME: &str = "checkpoint.bin";
+const DELTA_PREFIX: &str = "checkpoint.delta-";
+/// Checkpoints between two full snapshots, at most.
+pub const MAX_DELTAS: u32 = 64;
 
 /// Where reading resumes: source (topic or file) and partition -> next offset to read.
 pub type Offsets = BTreeMap<(String, i32), i64>;
@@ -39,6 +49,27 @@ pub struct Checkpoint {
     pub members: MemberTable,
     pub scoring: ScoringState,
     pub rollups: Rollups,
+    /// What the files on disk hold (not itself saved).
+    pub(super) disk: OnDisk,
+}
+
+/// The snapshot and deltas on disk.
+#[derive(Debug, Clone, Default)]
+pub(super) struct OnDisk {
+    pub snapshot_bytes: u64,
+    pub delta_bytes: u64,
+    pub deltas: u32,
+    /// Member and store ids already saved (a delta adds the ones after).
+    pub ids: usize,
+    pub stores: usize,
+}
+
+/// What one save wrote.
+#[derive(Debug, Clone, Copy)]
+pub struct Saved {
+    pub bytes: u64,
+    /// A full snapshot (else a delta).
+    pub full: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,37 +87,84 @@ impl Checkpoint {
         Self { members: MemberTable::new(), ..Default::default() }
     }
 
-    /// Writes `dir/checkpoint.bin` atomically; returns its size in bytes.
-    pub fn save(&self, dir: &Path) -> Result<u64, CheckpointError> {
-        let path = dir.join(FILE_NAME);
-        let tmp = dir.join(format!("{FILE_NAME}.tmp"));
-        let err = |source| CheckpointError::Write { path: path.clone(), source };
-        let file = File::create(&tmp).map_err(err)?;
-        let mut enc = Encoder::new(BufWriter::with_capacity(1 << 20, file));
-        self.encode(&mut enc).map_err(err)?;
-        let size = enc.written + 8;
-        let file = enc.finish().map_err(err)?.into_inner().map_err(|e| err(e.into_error()))?;
-        file.sync_all().map_err(err)?;
-        fs::rename(&tmp, &path).map_err(err)?;
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(size)
+    /// Saves the state: a delta of what changed since the last save, or a full snapshot
+    /// when `full` is asked for (a refresh changed every member) or due.
+    pub fn save(&mut self, dir: &Path, full: bool) -> Result<Saved, CheckpointError> {
+        let d = &self.disk;
+        let full = full || d.snapshot_bytes == 0 || d.delta_bytes >= d.snapshot_bytes || d.deltas >= MAX_DELTAS;
+        let bytes = if full {
+            let bytes = write_atomically(dir, FILE_NAME, |e| self.encode(e))?;
+            for (_, path) in delta_files(dir).map_err(|source| CheckpointError::Write { path: dir.into(), source })? {
+                let _ = fs::remove_file(path);
+            }
+            self.disk = OnDisk { snapshot_bytes: bytes, ..OnDisk::default() };
+            bytes
+        } else {
+            let name = delta_name(self.epoch);
+            let bytes = write_atomically(dir, &name, |e| super::delta::encode(self, e))?;
+            self.disk.delta_bytes += bytes;
+            self.disk.deltas += 1;
+            bytes
+        };
+        self.disk.ids = self.members.ids.len();
+        self.disk.stores = self.members.stores.len();
+        self.members.changed.clear();
+        self.rollups.new_month_buyers.clear();
+        self.rollups.touched_member_stores.clear();
+        Ok(Saved { bytes, full })
     }
 
-    /// Loads `dir/checkpoint.bin`, or an empty checkpoint when there is none yet.
+    /// Loads the snapshot and the deltas after it, or an empty checkpoint when there is
+    /// none yet.
     pub fn load(dir: &Path) -> Result<Self, CheckpointError> {
         let path = dir.join(FILE_NAME);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Self::empty()),
-            Err(source) => return Err(CheckpointError::Read { path, source }),
+        let read = |path: &Path| fs::read(path).map_err(|source| CheckpointError::Read { path: path.into(), source });
+        let corrupt = |path: &Path| { let path = path.to_path_buf(); move |source| CheckpointError::Corrupt { path, source } };
+        let deltas = delta_files(dir).map_err(|source| CheckpointError::Read { path: dir.into(), source })?;
+        let mut ckpt = match read(&path) {
+            Ok(bytes) => {
+                let mut ckpt = Self::decode(&bytes).map_err(corrupt(&path))?;
+                ckpt.disk.snapshot_bytes = bytes.len() as u64;
+                ckpt
+            }
+            Err(CheckpointError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                if let Some((_, delta)) = deltas.first() {
+                    return Err(corrupt(delta)(Corrupt(format!("a delta without the snapshot {FILE_NAME}"))));
+                }
+                return Ok(Self::empty());
+            }
+            Err(e) => return Err(e),
         };
-        Self::decode(&bytes).map_err(|source| CheckpointError::Corrupt { path, source })
+        for (epoch, delta) in deltas {
+            if epoch <= ckpt.epoch {
+                continue; // retired by the snapshot; a crash left it behind
+            }
+            if epoch != ckpt.epoch + 1 {
+                return Err(corrupt(&delta)(Corrupt(format!("the delta of epoch {} is missing", ckpt.epoch + 1))));
+            }
+            let bytes = read(&delta)?;
+            super::delta::apply(&mut ckpt, &bytes).map_err(corrupt(&delta))?;
+            ckpt.disk.delta_bytes += bytes.len() as u64;
+            ckpt.disk.deltas += 1;
+        }
+        if ckpt.disk.deltas > 0 {
+            ckpt.members.drop_below_floor();
+        }
+        ckpt.disk.ids = ckpt.members.ids.len();
+        ckpt.disk.stores = ckpt.members.stores.len();
+        Ok(ckpt)
     }
 
     fn encode<W: io::Write>(&self, e: &mut Encoder<W>) -> io::Result<()> {
         e.bytes(MAGIC)?;
+        self.encode_header(e)?;
+        encode_members(&self.members, e)?;
+        encode_scoring(&self.scoring, e)?;
+        encode_rollups(&self.rollups, e)
+    }
+
+    /// Epoch, offsets, counters and manifest: the part every file repeats in full.
+    pub(super) fn encode_header<W: io::Write>(&self, e: &mut Encoder<W>) -> io::Result<()> {
         e.u64(self.epoch)?;
         e.u64(self.offsets.len() as u64)?;
         for ((source, partition), offset) in &self.offsets {
@@ -107,9 +185,7 @@ impl Checkpoint {
                 e.str(p)?;
             }
         }
-        encode_members(&self.members, e)?;
-        encode_scoring(&self.scoring, e)?;
-        encode_rollups(&self.rollups, e)
+        Ok(())
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, Corrupt> {
@@ -124,6 +200,18 @@ impl Checkpoint {
         if magic != MAGIC {
             return Err(Corrupt("not a memberflow checkpoint (bad magic)".into()));
         }
+        let mut ckpt = Self::empty();
+        ckpt.decode_header(&mut d)?;
+        ckpt.members = decode_members(&mut d)?;
+        ckpt.scoring = decode_scoring(&mut d, ckpt.members.len())?;
+        ckpt.rollups = decode_rollups(&mut d)?;
+        if !d.at_end() {
+            return Err(Corrupt("trailing bytes after the rollups".into()));
+        }
+        Ok(ckpt)
+    }
+
+    pub(super) fn decode_header(&mut self, d: &mut Decoder<'_>) -> Result<(), Corrupt> {
         let epoch = d.u64()?;
         let mut offsets = Offsets::new();
         for _ in 0..d.len()? {
@@ -151,14 +239,55 @@ impl Checkpoint {
             }
         }
         let [publish, delete] = lists;
-        let members = decode_members(&mut d)?;
-        let scoring = decode_scoring(&mut d, members.len())?;
-        let rollups = decode_rollups(&mut d)?;
-        if !d.at_end() {
-            return Err(Corrupt("trailing bytes after the rollups".into()));
-        }
-        Ok(Self { epoch, offsets, counters, manifest: Manifest { publish, delete }, members, scoring, rollups })
+        (self.epoch, self.offsets, self.counters, self.manifest) = (epoch, offsets, counters, Manifest { publish, delete });
+        Ok(())
     }
+}
+
+/// Writes `dir/name` through a temporary file, fsynced, renamed into place; its size.
+fn write_atomically(
+    dir: &Path,
+    name: &str,
+    encode: impl FnOnce(&mut Encoder<BufWriter<File>>) -> io::Result<()>,
+) -> Result<u64, CheckpointError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let err = |source| CheckpointError::Write { path: path.clone(), source };
+    let file = File::create(&tmp).map_err(err)?;
+    let mut enc = Encoder::new(BufWriter::with_capacity(1 << 20, file));
+    encode(&mut enc).map_err(err)?;
+    let size = enc.written + 8;
+    let file = enc.finish().map_err(err)?.into_inner().map_err(|e| err(e.into_error()))?;
+    file.sync_all().map_err(err)?;
+    fs::rename(&tmp, &path).map_err(err)?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(size)
+}
+
+fn delta_name(epoch: u64) -> String {
+    format!("{DELTA_PREFIX}{epoch:010}.bin")
+}
+
+/// The delta files in `dir` by epoch, ascending.
+fn delta_files(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let epoch = name.to_str().and_then(|n| n.strip_prefix(DELTA_PREFIX)?.strip_suffix(".bin")?.parse().ok());
+        if let Some(epoch) = epoch {
+            files.push((epoch, entry.path()));
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Result<()> {
@@ -181,23 +310,7 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
     let mut buf = Vec::with_capacity(1 << 16);
     for i in 0..m.len() {
         buf.clear();
-        buf.extend_from_slice(&(m.rows[i].window.len() as u32).to_le_bytes());
-        for b in &m.rows[i].window {
-            buf.extend_from_slice(&b.day.to_le_bytes());
-            buf.extend_from_slice(&b.purchases.to_le_bytes());
-            buf.extend_from_slice(&b.net.to_le_bytes());
-        }
-        buf.extend_from_slice(&(m.rows[i].store_days.len() as u32).to_le_bytes());
-        for s in &m.rows[i].store_days {
-            buf.extend_from_slice(&s.store.to_le_bytes());
-            buf.extend_from_slice(&s.day.to_le_bytes());
-        }
-        buf.extend_from_slice(&(m.rows[i].seen.len() as u32).to_le_bytes());
-        for s in m.rows[i].seen.iter() {
-            buf.extend_from_slice(&s.id_hash.to_le_bytes());
-            buf.extend_from_slice(&s.content.to_le_bytes());
-            buf.extend_from_slice(&s.day.to_le_bytes());
-        }
+        encode_lists(&mut buf, &m.rows[i]);
         e.bytes(&buf)?;
         if i == m.len() / 2 {
             e.flush()?;
@@ -209,14 +322,83 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
     e.u64(profiles.len() as u64)?;
     for (i, p) in profiles {
         e.u64(i as u64)?;
-        e.u64(p.attrs.len() as u64)?;
-        for (k, v, t) in &p.attrs {
-            e.str(k)?;
-            e.str(v)?;
-            e.i64(*t)?;
-        }
+        encode_profile(e, p)?;
     }
     Ok(())
+}
+
+/// A member's window buckets, store days and remembered event ids.
+pub(super) fn encode_lists(buf: &mut Vec<u8>, row: &Member) {
+    buf.extend_from_slice(&(row.window.len() as u32).to_le_bytes());
+    for b in &row.window {
+        buf.extend_from_slice(&b.day.to_le_bytes());
+        buf.extend_from_slice(&b.purchases.to_le_bytes());
+        buf.extend_from_slice(&b.net.to_le_bytes());
+    }
+    buf.extend_from_slice(&(row.store_days.len() as u32).to_le_bytes());
+    for s in &row.store_days {
+        buf.extend_from_slice(&s.store.to_le_bytes());
+        buf.extend_from_slice(&s.day.to_le_bytes());
+    }
+    buf.extend_from_slice(&(row.seen.len() as u32).to_le_bytes());
+    for s in row.seen.iter() {
+        buf.extend_from_slice(&s.id_hash.to_le_bytes());
+        buf.extend_from_slice(&s.content.to_le_bytes());
+        buf.extend_from_slice(&s.day.to_le_bytes());
+    }
+}
+
+pub(super) fn decode_lists(d: &mut Decoder<'_>, row: &mut Member) -> Result<(), Corrupt> {
+    let k = d.u32()? as usize;
+    row.window = d
+        .bytes(k * 16)?
+        .chunks_exact(16)
+        .map(|c| DayBucket {
+            day: i32::from_le_bytes(c[0..4].try_into().unwrap()),
+            purchases: u32::from_le_bytes(c[4..8].try_into().unwrap()),
+            net: i64::from_le_bytes(c[8..16].try_into().unwrap()),
+        })
+        .collect();
+    let k = d.u32()? as usize;
+    row.store_days = d
+        .bytes(k * 8)?
+        .chunks_exact(8)
+        .map(|c| StoreDay {
+            store: u32::from_le_bytes(c[0..4].try_into().unwrap()),
+            day: i32::from_le_bytes(c[4..8].try_into().unwrap()),
+        })
+        .collect();
+    let k = d.u32()? as usize;
+    row.seen = SeenIds::restore(
+        d.bytes(k * 16)?
+            .chunks_exact(16)
+            .map(|c| Seen {
+                id_hash: u64::from_le_bytes(c[0..8].try_into().unwrap()),
+                content: u32::from_le_bytes(c[8..12].try_into().unwrap()),
+                day: i32::from_le_bytes(c[12..16].try_into().unwrap()),
+            })
+            .collect(),
+    );
+    Ok(())
+}
+
+pub(super) fn encode_profile<W: io::Write>(e: &mut Encoder<W>, p: &Profile) -> io::Result<()> {
+    e.u64(p.attrs.len() as u64)?;
+    for (k, v, t) in &p.attrs {
+        e.str(k)?;
+        e.str(v)?;
+        e.i64(*t)?;
+    }
+    Ok(())
+}
+
+pub(super) fn decode_profile(d: &mut Decoder<'_>) -> Result<Profile, Corrupt> {
+    let mut p = Profile::default();
+    for _ in 0..d.len()? {
+        let (k, v, t) = (d.str()?.into(), d.str()?.into(), d.i64()?);
+        p.attrs.push((k, v, t));
+    }
+    Ok(p)
 }
 
 fn decode_members(d: &mut Decoder<'_>) -> Result<MemberTable, Corrupt> {
@@ -236,37 +418,7 @@ fn decode_members(d: &mut Decoder<'_>) -> Result<MemberTable, Corrupt> {
     }
     m.rows.reserve_exact(n);
     for i in 0..n {
-        let k = d.u32()? as usize;
-        let raw = d.bytes(k * 16)?;
-        let window = raw
-            .chunks_exact(16)
-            .map(|c| DayBucket {
-                day: i32::from_le_bytes(c[0..4].try_into().unwrap()),
-                purchases: u32::from_le_bytes(c[4..8].try_into().unwrap()),
-                net: i64::from_le_bytes(c[8..16].try_into().unwrap()),
-            })
-            .collect();
-        let k = d.u32()? as usize;
-        let raw = d.bytes(k * 8)?;
-        let store_days = raw
-            .chunks_exact(8)
-            .map(|c| StoreDay {
-                store: u32::from_le_bytes(c[0..4].try_into().unwrap()),
-                day: i32::from_le_bytes(c[4..8].try_into().unwrap()),
-            })
-            .collect();
-        let k = d.u32()? as usize;
-        let raw = d.bytes(k * 16)?;
-        let seen = SeenIds::restore(
-            raw.chunks_exact(16)
-                .map(|c| Seen {
-                    id_hash: u64::from_le_bytes(c[0..8].try_into().unwrap()),
-                    content: u32::from_le_bytes(c[8..12].try_into().unwrap()),
-                    day: i32::from_le_bytes(c[12..16].try_into().unwrap()),
-                })
-                .collect(),
-        );
-        m.rows.push(Member {
+        let mut row = Member {
             signed_up_at: columns[0][i],
             first_purchase: columns[1][i],
             last_purchase: columns[2][i],
@@ -274,28 +426,35 @@ fn decode_members(d: &mut Decoder<'_>) -> Result<MemberTable, Corrupt> {
             updated_at: columns[4][i],
             purchases_total: totals[i],
             last_store: last_stores[i],
-            window,
-            store_days,
-            seen,
-            profile: None,
-        });
+            ..Member::default()
+        };
+        decode_lists(d, &mut row)?;
+        m.rows.push(row);
     }
     for _ in 0..d.len()? {
         let i = d.u64()? as usize;
         if i >= n {
             return Err(Corrupt(format!("profile of member #{i} beyond {n} members")));
         }
-        let mut p = Profile::default();
-        for _ in 0..d.len()? {
-            let (k, v, t) = (d.str()?.into(), d.str()?.into(), d.i64()?);
-            p.attrs.push((k, v, t));
-        }
-        m.rows[i].profile = Some(Box::new(p));
+        m.rows[i].profile = Some(Box::new(decode_profile(d)?));
     }
     Ok(m)
 }
 
 fn encode_scoring<W: io::Write>(s: &ScoringState, e: &mut Encoder<W>) -> io::Result<()> {
+    encode_scoring_meta(s, e)?;
+    let Some(r) = &s.refresh else {
+        return e.u64(0);
+    };
+    encode_refresh(r, e)?;
+    let packed: Vec<_> = s.classes.iter().map(pack_class).collect();
+    e.u32s(packed.iter().map(|c| c.0))?;
+    e.i64s(packed.iter().map(|c| c.1))?;
+    e.i64s(packed.iter().map(|c| c.2))
+}
+
+/// Jobs' last firing and the manual tags (small: saved in full every time).
+pub(super) fn encode_scoring_meta<W: io::Write>(s: &ScoringState, e: &mut Encoder<W>) -> io::Result<()> {
     e.u64(s.last_fired.len() as u64)?;
     for (job, at) in &s.last_fired {
         e.str(job)?;
@@ -308,9 +467,11 @@ fn encode_scoring<W: io::Write>(s: &ScoringState, e: &mut Encoder<W>) -> io::Res
         e.str(&t.reason)?;
         e.i64(t.set_at)?;
     }
-    let Some(r) = &s.refresh else {
-        return e.u64(0);
-    };
+    Ok(())
+}
+
+/// The refresh record, preceded by 1 (0 alone: none).
+pub(super) fn encode_refresh<W: io::Write>(r: &RefreshRecord, e: &mut Encoder<W>) -> io::Result<()> {
     e.u64(1)?;
     e.u64(r.id)?;
     e.i32(r.as_of)?;
@@ -327,13 +488,34 @@ fn encode_scoring<W: io::Write>(s: &ScoringState, e: &mut Encoder<W>) -> io::Res
         e.bytes(&st.value.unwrap_or(0).to_le_bytes())?;
         e.u64(st.population_size)?;
     }
-    let c = &s.classes;
-    e.u32s(c.iter().map(|c| u32::from_le_bytes([c.r, c.f, c.m, c.segment])))?;
-    e.i64s(c.iter().map(|c| c.tags as i64))?;
-    e.i64s(c.iter().map(|c| c.scored_at))
+    Ok(())
 }
 
 fn decode_scoring(d: &mut Decoder<'_>, members: usize) -> Result<ScoringState, Corrupt> {
+    let mut s = decode_scoring_meta(d, members)?;
+    s.refresh = decode_refresh(d)?;
+    if s.refresh.is_none() {
+        return Ok(s);
+    }
+    let (packed, tags, scored_at) = (d.u32s()?, d.i64s()?, d.i64s()?);
+    if packed.len() != tags.len() || tags.len() != scored_at.len() || packed.len() > members {
+        return Err(Corrupt("member classes disagree in length".into()));
+    }
+    s.classes = packed.iter().zip(tags).zip(scored_at).map(|((p, t), at)| unpack_class(*p, t, at)).collect();
+    Ok(s)
+}
+
+pub(super) fn pack_class(c: &Class) -> (u32, i64, i64) {
+    (u32::from_le_bytes([c.r, c.f, c.m, c.segment]), c.tags as i64, c.scored_at)
+}
+
+pub(super) fn unpack_class(packed: u32, tags: i64, scored_at: i64) -> Class {
+    let [r, f, m, segment] = packed.to_le_bytes();
+    Class { r, f, m, segment, tags: tags as u64, scored_at }
+}
+
+/// Jobs and manual tags; no refresh and no classes yet.
+pub(super) fn decode_scoring_meta(d: &mut Decoder<'_>, members: usize) -> Result<ScoringState, Corrupt> {
     let mut s = ScoringState::default();
     for _ in 0..d.len()? {
         let job = d.str()?.to_string();
@@ -347,8 +529,12 @@ fn decode_scoring(d: &mut Decoder<'_>, members: usize) -> Result<ScoringState, C
         let (tag, reason) = (d.str()?.to_string(), d.str()?.to_string());
         s.manual.push(ManualTag { member: member as u32, tag, reason, set_at: d.i64()? });
     }
+    Ok(s)
+}
+
+pub(super) fn decode_refresh(d: &mut Decoder<'_>) -> Result<Option<RefreshRecord>, Corrupt> {
     if d.u64()? == 0 {
-        return Ok(s);
+        return Ok(None);
     }
     let (id, as_of, computed_at) = (d.u64()?, d.i32()?, d.i64()?);
     let config = serde_json::from_str(d.str()?).map_err(|e| Corrupt(format!("refresh rules: {e}")))?;
@@ -366,42 +552,38 @@ fn decode_scoring(d: &mut Decoder<'_>, members: usize) -> Result<ScoringState, C
         let v = i128::from_le_bytes(d.bytes(16)?.try_into().unwrap());
         stats.push(StatValue { name, value: has.then_some(v), population_size: d.u64()? });
     }
-    s.refresh = Some(RefreshRecord { id, as_of, computed_at, config, cuts, scored_population, stats });
-    let (packed, tags, scored_at) = (d.u32s()?, d.i64s()?, d.i64s()?);
-    if packed.len() != tags.len() || tags.len() != scored_at.len() || packed.len() > members {
-        return Err(Corrupt("member classes disagree in length".into()));
-    }
-    s.classes = packed
-        .iter()
-        .zip(tags)
-        .zip(scored_at)
-        .map(|((p, t), at)| {
-            let [r, f, m, segment] = p.to_le_bytes();
-            Class { r, f, m, segment, tags: t as u64, scored_at: at }
-        })
-        .collect();
-    Ok(s)
+    Ok(Some(RefreshRecord { id, as_of, computed_at, config, cuts, scored_population, stats }))
 }
 
 fn encode_rollups<W: io::Write>(r: &Rollups, e: &mut Encoder<W>) -> io::Result<()> {
     e.i64s(r.month_buyers.iter().map(|&k| k as i64))?;
-    let ms = &r.member_stores;
-    e.i64s(ms.keys().map(|&k| k as i64))?;
-    e.u32s(ms.values().map(|v| v.orders))?;
-    e.i64s(ms.values().map(|v| v.purchase_amount))?;
-    e.i64s(ms.values().map(|v| v.refund_amount))?;
-    e.u32s(ms.values().map(|v| v.first_day as u32))?;
-    e.u32s(ms.values().map(|v| v.last_day as u32))
+    let entries: Vec<(u64, MemberStore)> = r.member_stores.iter().map(|(k, v)| (*k, *v)).collect();
+    encode_member_stores(&entries, e)
 }
 
 fn decode_rollups(d: &mut Decoder<'_>) -> Result<Rollups, Corrupt> {
     let month_buyers = d.i64s()?.into_iter().map(|k| k as u64).collect();
+    let member_stores = decode_member_stores(d)?.into_iter().collect();
+    Ok(Rollups { month_buyers, member_stores, ..Rollups::default() })
+}
+
+/// (member, store) entries of the `member_store` rollup, column by column.
+pub(super) fn encode_member_stores<W: io::Write>(entries: &[(u64, MemberStore)], e: &mut Encoder<W>) -> io::Result<()> {
+    e.i64s(entries.iter().map(|(k, _)| *k as i64))?;
+    e.u32s(entries.iter().map(|(_, v)| v.orders))?;
+    e.i64s(entries.iter().map(|(_, v)| v.purchase_amount))?;
+    e.i64s(entries.iter().map(|(_, v)| v.refund_amount))?;
+    e.u32s(entries.iter().map(|(_, v)| v.first_day as u32))?;
+    e.u32s(entries.iter().map(|(_, v)| v.last_day as u32))
+}
+
+pub(super) fn decode_member_stores(d: &mut Decoder<'_>) -> Result<Vec<(u64, MemberStore)>, Corrupt> {
     let (keys, orders, purchases, refunds, firsts, lasts) = (d.i64s()?, d.u32s()?, d.i64s()?, d.i64s()?, d.u32s()?, d.u32s()?);
     let n = keys.len();
     if [orders.len(), purchases.len(), refunds.len(), firsts.len(), lasts.len()].iter().any(|&l| l != n) {
         return Err(Corrupt("member-store rollup columns disagree in length".into()));
     }
-    let member_stores = (0..n)
+    Ok((0..n)
         .map(|i| {
             let v = MemberStore {
                 orders: orders[i],
@@ -412,6 +594,5 @@ fn decode_rollups(d: &mut Decoder<'_>) -> Result<Rollups, Corrupt> {
             };
             (keys[i] as u64, v)
         })
-        .collect();
-    Ok(Rollups { month_buyers, member_stores, ..Rollups::default() })
+        .collect())
 }

@@ -111,6 +111,42 @@ pub struct MemberTable {
     pub window_floor: Day,
     /// The latest as-of day used (none yet: `Day::MIN`).
     pub as_of_high: Day,
+    /// Rows changed since the last checkpoint (what an incremental checkpoint writes).
+    pub changed: ChangedRows,
+}
+
+/// A set of row numbers: a bit per row, plus the list in the order they changed.
+#[derive(Debug, Clone, Default)]
+pub struct ChangedRows {
+    bits: Vec<u64>,
+    rows: Vec<u32>,
+}
+
+impl ChangedRows {
+    pub fn mark(&mut self, row: u32) {
+        let (word, bit) = ((row / 64) as usize, 1u64 << (row % 64));
+        if word >= self.bits.len() {
+            self.bits.resize((word + 1).next_power_of_two(), 0);
+        }
+        if self.bits[word] & bit == 0 {
+            self.bits[word] |= bit;
+            self.rows.push(row);
+        }
+    }
+
+    /// The changed rows, ascending.
+    pub fn sorted(&self) -> Vec<u32> {
+        let mut rows = self.rows.clone();
+        rows.sort_unstable();
+        rows
+    }
+
+    pub fn clear(&mut self) {
+        for &row in &self.rows {
+            self.bits[(row / 64) as usize] = 0;
+        }
+        self.rows.clear();
+    }
 }
 
 impl MemberTable {
@@ -135,6 +171,7 @@ impl MemberTable {
                 self.rows.reserve_exact((self.rows.len() / 2).max(1024));
             }
             self.rows.push(Member::default());
+            self.changed.mark(m);
         }
         m
     }
@@ -172,6 +209,7 @@ impl MemberTable {
             }
             Verdict::New => {}
         }
+        self.changed.mark(m);
         self.rows[i].newest_event = newest.max(event.occurred_at);
         self.rows[i].updated_at = now;
         match event.kind {
@@ -273,16 +311,24 @@ impl MemberTable {
         let floor = as_of - window_days;
         if floor > self.window_floor {
             self.window_floor = floor;
-            for row in &mut self.rows {
-                if row.window.first().is_some_and(|b| b.day <= floor) {
-                    row.window.retain(|b| b.day > floor);
-                }
-                if row.store_days.iter().any(|s| s.day <= floor) {
-                    row.store_days.retain(|s| s.day > floor);
-                }
-            }
+            self.drop_below_floor();
         }
         Ok(())
+    }
+
+    /// Drops the buckets and store days at or below the window floor. Not a change of
+    /// any value (nothing below the floor can enter a window again), so rows are not
+    /// marked changed: a checkpoint restored from older rows repeats it.
+    pub fn drop_below_floor(&mut self) {
+        let floor = self.window_floor;
+        for row in &mut self.rows {
+            if row.window.first().is_some_and(|b| b.day <= floor) {
+                row.window.retain(|b| b.day > floor);
+            }
+            if row.store_days.iter().any(|s| s.day <= floor) {
+                row.store_days.retain(|s| s.day > floor);
+            }
+        }
     }
 
     /// RFM values of member `m` at `as_of` (a purchase on day d is inside the window when

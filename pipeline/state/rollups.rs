@@ -63,16 +63,25 @@ pub struct Rollups {
     pub member_stores: hashbrown::HashMap<u64, MemberStore>,
     /// This epoch's sums per (day, store index); emptied by each checkpoint.
     pub epoch: BTreeMap<(Day, u32), StoreDay>,
+    /// `month_buyers` keys added and `member_stores` keys touched since the last
+    /// checkpoint (what an incremental checkpoint writes).
+    pub new_month_buyers: Vec<u64>,
+    pub touched_member_stores: Vec<u64>,
 }
 
 impl Rollups {
     pub fn purchase(&mut self, member: u32, store: Option<u32>, day: Day, amount: i64) {
         let store = store.unwrap_or(ONLINE);
-        let added = self.month_buyers.insert(key(member, store, day));
+        let month_key = key(member, store, day);
+        let added = self.month_buyers.insert(month_key);
+        if added {
+            self.new_month_buyers.push(month_key);
+        }
         let s = self.epoch.entry((day, store)).or_default();
         s.orders += 1;
         s.purchase_amount += amount;
         s.month_buyers_added += added as i64;
+        self.touched_member_stores.push(member_store_key(member, store));
         let m = self.member_stores.entry(member_store_key(member, store)).or_default();
         m.orders += 1;
         m.purchase_amount += amount;
@@ -85,6 +94,7 @@ impl Rollups {
         let s = self.epoch.entry((day, store)).or_default();
         s.refunds += 1;
         s.refund_amount += amount;
+        self.touched_member_stores.push(member_store_key(member, store));
         self.member_stores.entry(member_store_key(member, store)).or_default().refund_amount += amount;
     }
 

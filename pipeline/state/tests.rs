@@ -130,7 +130,7 @@ fn checkpoint_round_trips_and_detects_damage() {
     ckpt.offsets.insert(("t".into(), 3), 501);
     ckpt.manifest.publish.push("events/dt=2025-05-01/part-0000000007.parquet".into());
     let dir = tempfile::tempdir().unwrap();
-    ckpt.save(dir.path()).unwrap();
+    ckpt.save(dir.path(), false).unwrap();
     let back = Checkpoint::load(dir.path()).unwrap();
     assert_eq!((back.epoch, &back.offsets, &back.manifest), (7, &ckpt.offsets, &ckpt.manifest));
     for m in 0..37 {
@@ -170,5 +170,80 @@ proptest! {
             prop_assert_eq!(a.rows[ia].purchases_total, b.rows[ib].purchases_total);
             prop_assert_eq!(a.last_store_id(ia), b.last_store_id(ib));
         }
+    }
+}
+
+#[test]
+fn snapshot_plus_deltas_restore_the_state_exactly() {
+    use super::scoring::Class;
+    let cal = BusinessCalendar::new(chrono_tz::Tz::UTC);
+    let dir = tempfile::tempdir().unwrap();
+    let mut ckpt = Checkpoint::empty();
+    ckpt.scoring.refresh = Some(super::scoring::RefreshRecord {
+        id: 1,
+        as_of: day("2025-06-01"),
+        computed_at: 5,
+        config: Default::default(),
+        cuts: Default::default(),
+        scored_population: 0,
+        stats: Vec::new(),
+    });
+    let mut kinds = Vec::new();
+    for epoch in 1..=14u64 {
+        // Each epoch touches a few of the earlier members and adds new ones.
+        for i in 0..40u64 {
+            let member = format!("m{}", (i * 7 + epoch * 3) % (10 + epoch * 4));
+            let date = format!("2025-{:02}-{:02}T10:00:00Z", 1 + (epoch + i) % 12, 1 + i % 28);
+            let kind = ["purchase", "purchase", "refund", "sign_in"][(i % 4) as usize];
+            let amount = (kind != "sign_in").then(|| format!("{}.{:02}", i + epoch, i));
+            let text = ev(&format!("e{epoch}-{i}"), kind, &member, &date, Some(&format!("s{}", i % 3 + epoch % 2)), amount.as_deref());
+            if let Applied::New(m) = apply(&mut ckpt.members, &cal, &text) {
+                let d = cal.day(decode(text.as_bytes(), &LIMITS).unwrap().occurred_at);
+                ckpt.rollups.purchase(m, Some((i % 3) as u32), d, i as i64);
+                let classes = &mut ckpt.scoring.classes;
+                classes.resize(ckpt.members.len(), Class::default());
+                classes[m as usize] = Class { r: epoch as u8, f: 1, m: 2, segment: 3, tags: epoch << 3, scored_at: epoch as i64 };
+            }
+        }
+        if epoch == 3 {
+            apply(&mut ckpt.members, &cal, r#"{"event_id":"p","type":"signup","member_id":"m5","occurred_at":"2025-01-01T00:00:00Z","attributes":{"city":"X"}}"#);
+        }
+        if epoch % 5 == 0 {
+            ckpt.members.advance_as_of(day("2025-12-31") + epoch as i32 * 20, 365).unwrap();
+        }
+        ckpt.epoch = epoch;
+        ckpt.offsets.insert(("t".into(), 0), epoch as i64 * 40);
+        ckpt.manifest.publish = vec![format!("events/part-{epoch}.parquet")];
+        kinds.push(ckpt.save(dir.path(), false).unwrap().full);
+
+        let back = Checkpoint::load(dir.path()).unwrap();
+        assert_eq!((back.epoch, &back.offsets, &back.manifest), (ckpt.epoch, &ckpt.offsets, &ckpt.manifest));
+        assert!(back.members.ids.iter().eq(ckpt.members.ids.iter()));
+        assert!(back.members.stores.iter().eq(ckpt.members.stores.iter()));
+        assert_eq!((back.members.window_floor, back.members.as_of_high), (ckpt.members.window_floor, ckpt.members.as_of_high));
+        for (a, b) in back.members.rows.iter().zip(&ckpt.members.rows) {
+            let scalars = |r: &super::members::Member| (r.first_purchase, r.last_purchase, r.newest_event, r.purchases_total, r.last_store, r.signed_up_at);
+            assert_eq!(scalars(a), scalars(b));
+            assert_eq!((&a.window, &a.store_days, a.seen.sorted()), (&b.window, &b.store_days, b.seen.sorted()));
+        }
+        assert_eq!(back.members.rows.len(), ckpt.members.rows.len());
+        if let Some(m5) = ckpt.members.ids.find("m5") {
+            assert_eq!(back.members.attributes_json(m5 as usize), ckpt.members.attributes_json(m5 as usize));
+        }
+        assert_eq!(back.scoring.classes, ckpt.scoring.classes);
+        assert_eq!(back.rollups.month_buyers, ckpt.rollups.month_buyers);
+        assert_eq!(back.rollups.member_stores, ckpt.rollups.member_stores);
+    }
+    assert!(kinds[0], "the first save is a snapshot");
+    assert!(kinds.iter().filter(|full| !**full).count() >= 5, "mostly deltas: {kinds:?}");
+    assert!(kinds.iter().skip(1).any(|full| *full), "a snapshot once the deltas add up: {kinds:?}");
+
+    // A delta lost from the middle of the chain is an error, not a silent gap.
+    let mut deltas: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("delta")).collect();
+    deltas.sort();
+    if deltas.len() >= 2 {
+        std::fs::remove_file(&deltas[0]).unwrap();
+        assert!(Checkpoint::load(dir.path()).unwrap_err().to_string().contains("missing"));
     }
 }

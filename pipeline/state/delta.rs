@@ -1,0 +1,163 @@
+//! A checkpoint delta: what one epoch changed, applied on top of the snapshot and the
+//! deltas before it. It repeats the small parts in full (offsets, counters, manifest, as-of
+//! days, jobs, manual tags, the latest refresh) and holds only the changed part of the
+//! large ones: new member and store ids, the rows and classes of the members the epoch
+//! changed, the month-buyer keys it added and the member-store entries it touched.
+//! Incremental scoring only re-classifies changed members; a refresh (everyone) writes a
+//! snapshot instead.
+
+use std::io;
+
+use super::checkpoint::{
+    decode_lists, decode_member_stores, decode_profile, decode_refresh, decode_scoring_meta, encode_lists,
+    encode_member_stores, encode_profile, encode_refresh, encode_scoring_meta, pack_class, unpack_class, Checkpoint,
+};
+use super::codec::{Corrupt, Decoder, Encoder};
+use super::members::Member;
+use super::rollups::MemberStore;
+use crate::crash;
+
+const MAGIC: &[u8; 8] = b"MFDELT01";
+
+pub(super) fn encode<W: io::Write>(c: &Checkpoint, e: &mut Encoder<W>) -> io::Result<()> {
+    e.bytes(MAGIC)?;
+    c.encode_header(e)?;
+    let m = &c.members;
+    e.i32(m.window_floor)?;
+    e.i32(m.as_of_high)?;
+    for (interner, saved) in [(&m.ids, c.disk.ids), (&m.stores, c.disk.stores)] {
+        e.u64(saved as u64)?;
+        e.u64((interner.len() - saved) as u64)?;
+        for i in saved..interner.len() {
+            e.str(interner.get(i as u32))?;
+        }
+    }
+    let rows = m.changed.sorted();
+    e.u64(rows.len() as u64)?;
+    let mut buf = Vec::with_capacity(1 << 12);
+    for (k, &i) in rows.iter().enumerate() {
+        let row = &m.rows[i as usize];
+        e.u64(i as u64)?;
+        for v in [row.signed_up_at, row.first_purchase, row.last_purchase, row.newest_event, row.updated_at] {
+            e.i64(v)?;
+        }
+        e.bytes(&row.purchases_total.to_le_bytes())?;
+        e.bytes(&row.last_store.to_le_bytes())?;
+        buf.clear();
+        encode_lists(&mut buf, row);
+        e.bytes(&buf)?;
+        match &row.profile {
+            Some(p) => {
+                e.u64(1)?;
+                encode_profile(e, p)?;
+            }
+            None => e.u64(0)?,
+        }
+        if k == rows.len() / 2 {
+            e.flush()?;
+            crash::point("mid_checkpoint");
+        }
+    }
+    if rows.is_empty() {
+        e.flush()?;
+        crash::point("mid_checkpoint");
+    }
+    let s = &c.scoring;
+    encode_scoring_meta(s, e)?;
+    match &s.refresh {
+        Some(r) => encode_refresh(r, e)?,
+        None => e.u64(0)?,
+    }
+    e.u64(s.classes.len() as u64)?;
+    let classes: Vec<u32> = rows.iter().copied().filter(|&i| (i as usize) < s.classes.len()).collect();
+    e.u64(classes.len() as u64)?;
+    for i in classes {
+        let (packed, tags, scored_at) = pack_class(&s.classes[i as usize]);
+        e.u64(i as u64)?;
+        e.bytes(&packed.to_le_bytes())?;
+        e.i64(tags)?;
+        e.i64(scored_at)?;
+    }
+    let r = &c.rollups;
+    e.i64s(r.new_month_buyers.iter().map(|&k| k as i64))?;
+    let mut touched = r.touched_member_stores.clone();
+    touched.sort_unstable();
+    touched.dedup();
+    let entries: Vec<(u64, MemberStore)> = touched.iter().map(|k| (*k, r.member_stores[k])).collect();
+    encode_member_stores(&entries, e)
+}
+
+/// Applies the delta in `file` to `c`, which must hold the epoch just before it.
+pub(super) fn apply(c: &mut Checkpoint, file: &[u8]) -> Result<(), Corrupt> {
+    let mut d = Decoder::new(file)?;
+    if d.bytes(8)? != MAGIC {
+        return Err(Corrupt("not a memberflow checkpoint delta (bad magic)".into()));
+    }
+    let before = c.epoch;
+    c.decode_header(&mut d)?;
+    if c.epoch != before + 1 {
+        return Err(Corrupt(format!("delta of epoch {} applied to epoch {before}", c.epoch)));
+    }
+    let m = &mut c.members;
+    m.window_floor = d.i32()?;
+    m.as_of_high = d.i32()?;
+    for interner in [&mut m.ids, &mut m.stores] {
+        let (saved, added) = (d.u64()? as usize, d.len()?);
+        if saved != interner.len() {
+            return Err(Corrupt(format!("delta adds ids after {saved}, the state has {}", interner.len())));
+        }
+        for _ in 0..added {
+            interner.intern(d.str()?);
+        }
+    }
+    let n = m.ids.len();
+    m.rows.resize_with(n, Member::default);
+    let rows = d.len()?;
+    for _ in 0..rows {
+        let i = d.u64()? as usize;
+        if i >= n {
+            return Err(Corrupt(format!("row #{i} beyond {n} members")));
+        }
+        let mut row = Member {
+            signed_up_at: d.i64()?,
+            first_purchase: d.i64()?,
+            last_purchase: d.i64()?,
+            newest_event: d.i64()?,
+            updated_at: d.i64()?,
+            purchases_total: d.u32()?,
+            last_store: d.u32()?,
+            ..Member::default()
+        };
+        decode_lists(&mut d, &mut row)?;
+        if d.u64()? == 1 {
+            row.profile = Some(Box::new(decode_profile(&mut d)?));
+        }
+        m.rows[i] = row;
+    }
+    let refresh_before = c.scoring.refresh.take();
+    let classes = std::mem::take(&mut c.scoring.classes);
+    c.scoring = decode_scoring_meta(&mut d, n)?;
+    c.scoring.refresh = decode_refresh(&mut d)?;
+    if c.scoring.refresh.as_ref().map(|r| r.id) != refresh_before.as_ref().map(|r| r.id) {
+        return Err(Corrupt("a refresh in a delta (refreshes write a snapshot)".into()));
+    }
+    c.scoring.classes = classes;
+    let len = d.u64()? as usize;
+    if len > n {
+        return Err(Corrupt(format!("{len} classes for {n} members")));
+    }
+    c.scoring.classes.resize(len, Default::default());
+    for _ in 0..d.len()? {
+        let i = d.u64()? as usize;
+        let (packed, tags, scored_at) = (d.u32()?, d.i64()?, d.i64()?);
+        *c.scoring.classes.get_mut(i).ok_or_else(|| Corrupt(format!("class #{i} beyond {len}")))? =
+            unpack_class(packed, tags, scored_at);
+    }
+    let r = &mut c.rollups;
+    r.month_buyers.extend(d.i64s()?.into_iter().map(|k| k as u64));
+    r.member_stores.extend(decode_member_stores(&mut d)?);
+    if !d.at_end() {
+        return Err(Corrupt("trailing bytes after the rollups".into()));
+    }
+    Ok(())
+}
