@@ -28,6 +28,27 @@ struct Scanner<'a> {
     i: usize,
 }
 
+/// The position of the first `"`, `\\` or control character in `b`, eight bytes at a time.
+fn special_byte(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte's high bit is set in `zero(x)` when that byte of x is 0; exact for the lowest
+    // such byte, which is the only one used.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let x = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        // Bytes below 0x20: those whose top three bits are all 0.
+        let control = zero(x & (0xe0 * ONES));
+        let hits = zero(x ^ (b'"' as u64 * ONES)) | zero(x ^ (b'\\' as u64 * ONES)) | control;
+        if hits != 0 {
+            return Some(i + hits.trailing_zeros() as usize / 8);
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|p| i + p)
+}
+
 /// Sets the bit of field `n`; `None` when it was already set (a duplicate field is
 /// serde's error to word).
 fn first(seen: &mut u32, n: u32) -> Option<()> {
@@ -55,7 +76,7 @@ impl<'a> Scanner<'a> {
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
-        let len = self.b[start..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        let len = special_byte(&self.b[start..])?;
         self.i = start + len;
         (self.peek()? == b'"').then_some(())?;
         self.i += 1;
@@ -315,6 +336,30 @@ mod tests {
                 }
                 agree(&bytes);
             }
+        }
+    }
+
+    #[test]
+    fn finds_the_first_special_byte_as_a_plain_loop_does() {
+        let plain = |b: &[u8]| b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        let mut rng = 11u64;
+        for _ in 0..100_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let len = (rng % 40) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|k| match (rng >> (k % 60)) % 23 {
+                    0 => b'"',
+                    1 => b'\\',
+                    2 => (rng >> 3) as u8 % 0x20,
+                    3 => 0x7f,
+                    4 => 0xe9,
+                    5 => 0x20,
+                    n => b'a' + n as u8,
+                })
+                .collect();
+            assert_eq!(special_byte(&bytes), plain(&bytes), "{bytes:?}");
         }
     }
 
