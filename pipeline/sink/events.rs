@@ -43,7 +43,8 @@ impl EventsBuffer {
     }
 
     pub fn push(&mut self, day: Day, e: &Event<'_>, origin: Origin<'_>, default_currency: &str, now: i64) {
-        let source = match self.sources.iter().position(|s| s == origin.source) {
+        // Sources (topics, files) of this epoch; consecutive events mostly share one.
+        let source = match self.sources.iter().rposition(|s| s == origin.source) {
             Some(i) => i,
             None => {
                 self.sources.push(origin.source.to_string());
@@ -60,12 +61,13 @@ impl EventsBuffer {
     pub fn drain(&mut self) -> impl Iterator<Item = Result<(Day, RecordBatch), ArrowError>> + '_ {
         self.rows = 0;
         let days = std::mem::take(&mut self.days);
-        let (arena, sources) = (&mut self.arena, &self.sources);
+        let (arena, sources) = (&mut self.arena, &mut self.sources);
         let mut days = days.into_iter();
         std::iter::from_fn(move || match days.next() {
             Some((day, addresses)) => Some(build_day(arena, sources, &addresses).map(|batch| (day, batch))),
             None => {
                 arena.clear();
+                sources.clear();
                 None
             }
         })
@@ -123,6 +125,7 @@ const HAS_UNIT_PRICE: u16 = 1 << 9;
 /// One event as bytes into `b` (cleared first): the fixed-width fields, then length-prefixed
 /// strings, then the items.
 fn encode(b: &mut Vec<u8>, e: &Event<'_>, origin: Origin<'_>, source: usize, default_currency: &str, now: i64) {
+    // A record: flags u16, kind u8, then source u32, partition i32, five i64s, strings, items.
     b.clear();
     let flag = |present: bool, bit: u16| if present { bit } else { 0 };
     let flags = flag(e.amount.is_some(), HAS_AMOUNT)
@@ -134,7 +137,7 @@ fn encode(b: &mut Vec<u8>, e: &Event<'_>, origin: Origin<'_>, source: usize, def
         | flag(!e.items.is_empty(), HAS_ITEMS);
     b.extend_from_slice(&flags.to_le_bytes());
     b.push(e.kind as u8);
-    b.push(source as u8);
+    b.extend_from_slice(&(source as u32).to_le_bytes());
     b.extend_from_slice(&origin.partition.to_le_bytes());
     for v in [
         e.occurred_at,
@@ -217,7 +220,7 @@ fn build_day(arena: &Arena, sources: &[String], addresses: &[u64]) -> Result<Rec
         let mut r = Reader { b: arena.get(address) };
         let flags = r.u16();
         let kind = crate::event::EventType::ALL[r.u8() as usize];
-        let source = &sources[r.u8() as usize];
+        let source = &sources[r.u32() as usize];
         let partition = r.u32() as i32;
         let (occurred_at, offset, ingested_at, amount, points) = (r.i64(), r.i64(), r.i64(), r.i64(), r.i64());
         c.event_id.append_value(r.str());
@@ -409,5 +412,13 @@ mod tests {
             let points = days[1].1.column_by_name("points").unwrap().as_primitive::<Int64Type>();
             assert_eq!(points.value(0), 7);
         }
+        // Many sources in one epoch (a backfill of many files).
+        let names: Vec<String> = (0..300).map(|i| format!("file-{i}.jsonl")).collect();
+        for (i, name) in names.iter().enumerate() {
+            buffer.push(100, &events[2], Origin { source: name, partition: 0, offset: i as i64 }, "CNY", 0);
+        }
+        let (_, batch) = buffer.drain().next().unwrap().unwrap();
+        let sources = batch.column_by_name("source").unwrap().as_string::<i32>();
+        assert!(names.iter().enumerate().all(|(i, name)| sources.value(i) == name));
     }
 }

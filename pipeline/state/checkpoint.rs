@@ -5,8 +5,8 @@
 //! (`checkpoint.delta-<epoch>.bin`: the rows, classes and rollup entries changed in that
 //! epoch; see [`super::delta`]). Each file is written to a temporary name and renamed into
 //! place, which is its commit. A new snapshot is written when the deltas since the last
-//! one add up to its size (so loading reads at most about twice the state), at every
-//! refresh, and at most every [`MAX_DELTAS`] checkpoints; it retires the deltas.
+//! one add up to its size (so loading reads at most about twice the state), and at most
+//! every [`MAX_DELTAS`] checkpoints; it retires the deltas.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -87,11 +87,11 @@ impl Checkpoint {
         Self { members: MemberTable::new(), ..Default::default() }
     }
 
-    /// Saves the state: a delta of what changed since the last save, or a full snapshot
-    /// when `full` is asked for (a refresh changed every member) or due.
-    pub fn save(&mut self, dir: &Path, full: bool) -> Result<Saved, CheckpointError> {
+    /// Saves the state: a delta of what changed since the last save (with every member's
+    /// classification when `reclassified`, after a refresh), or a full snapshot when due.
+    pub fn save(&mut self, dir: &Path, reclassified: bool) -> Result<Saved, CheckpointError> {
         let d = &self.disk;
-        let full = full || d.snapshot_bytes == 0 || d.delta_bytes >= d.snapshot_bytes || d.deltas >= MAX_DELTAS;
+        let full = d.snapshot_bytes == 0 || d.delta_bytes >= d.snapshot_bytes || d.deltas >= MAX_DELTAS;
         let bytes = if full {
             let bytes = write_atomically(dir, FILE_NAME, |e| self.encode(e))?;
             for (_, path) in delta_files(dir).map_err(|source| CheckpointError::Write { path: dir.into(), source })? {
@@ -101,11 +101,12 @@ impl Checkpoint {
             bytes
         } else {
             let name = delta_name(self.epoch);
-            let bytes = write_atomically(dir, &name, |e| super::delta::encode(self, e))?;
+            let bytes = write_atomically(dir, &name, |e| super::delta::encode(self, reclassified, e))?;
             self.disk.delta_bytes += bytes;
             self.disk.deltas += 1;
             bytes
         };
+        remove_temporaries(dir);
         self.disk.ids = self.members.ids.len();
         self.disk.stores = self.members.stores.len();
         self.members.changed.clear();
@@ -264,6 +265,18 @@ fn write_atomically(
         let _ = d.sync_all();
     }
     Ok(size)
+}
+
+/// Deletes what a crash in the middle of writing a checkpoint file left (`*.tmp`): the
+/// epoch it belonged to may be redone as the other kind of file, under another name.
+fn remove_temporaries(dir: &Path) {
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("checkpoint") && name.ends_with(".tmp") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn delta_name(epoch: u64) -> String {

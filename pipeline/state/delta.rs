@@ -3,8 +3,8 @@
 //! days, jobs, manual tags, the latest refresh) and holds only the changed part of the
 //! large ones: new member and store ids, the rows and classes of the members the epoch
 //! changed, the month-buyer keys it added and the member-store entries it touched.
-//! Incremental scoring only re-classifies changed members; a refresh (everyone) writes a
-//! snapshot instead.
+//! Incremental scoring only re-classifies changed members; after a refresh (everyone
+//! re-classified) the delta holds every member's classification, 24 bytes each.
 
 use std::io;
 
@@ -19,7 +19,7 @@ use crate::crash;
 
 const MAGIC: &[u8; 8] = b"MFDELT01";
 
-pub(super) fn encode<W: io::Write>(c: &Checkpoint, e: &mut Encoder<W>) -> io::Result<()> {
+pub(super) fn encode<W: io::Write>(c: &Checkpoint, reclassified: bool, e: &mut Encoder<W>) -> io::Result<()> {
     e.bytes(MAGIC)?;
     c.encode_header(e)?;
     let m = &c.members;
@@ -69,7 +69,11 @@ pub(super) fn encode<W: io::Write>(c: &Checkpoint, e: &mut Encoder<W>) -> io::Re
         None => e.u64(0)?,
     }
     e.u64(s.classes.len() as u64)?;
-    let classes: Vec<u32> = rows.iter().copied().filter(|&i| (i as usize) < s.classes.len()).collect();
+    let classes: Vec<u32> = if reclassified {
+        (0..s.classes.len() as u32).collect()
+    } else {
+        rows.iter().copied().filter(|&i| (i as usize) < s.classes.len()).collect()
+    };
     e.u64(classes.len() as u64)?;
     for i in classes {
         let (packed, tags, scored_at) = pack_class(&s.classes[i as usize]);
@@ -134,13 +138,9 @@ pub(super) fn apply(c: &mut Checkpoint, file: &[u8]) -> Result<(), Corrupt> {
         }
         m.rows[i] = row;
     }
-    let refresh_before = c.scoring.refresh.take();
     let classes = std::mem::take(&mut c.scoring.classes);
     c.scoring = decode_scoring_meta(&mut d, n)?;
     c.scoring.refresh = decode_refresh(&mut d)?;
-    if c.scoring.refresh.as_ref().map(|r| r.id) != refresh_before.as_ref().map(|r| r.id) {
-        return Err(Corrupt("a refresh in a delta (refreshes write a snapshot)".into()));
-    }
     c.scoring.classes = classes;
     let len = d.u64()? as usize;
     if len > n {

@@ -214,7 +214,16 @@ fn snapshot_plus_deltas_restore_the_state_exactly() {
         ckpt.epoch = epoch;
         ckpt.offsets.insert(("t".into(), 0), epoch as i64 * 40);
         ckpt.manifest.publish = vec![format!("events/part-{epoch}.parquet")];
-        kinds.push(ckpt.save(dir.path(), false).unwrap().full);
+        // A refresh re-classifies everyone: the delta carries every classification.
+        let refresh = epoch == 9;
+        if refresh {
+            ckpt.scoring.refresh.as_mut().unwrap().id = 2;
+            for (m, class) in ckpt.scoring.classes.iter_mut().enumerate() {
+                class.segment = (m % 5) as u8;
+                class.scored_at = 99;
+            }
+        }
+        kinds.push(ckpt.save(dir.path(), refresh).unwrap().full);
 
         let back = Checkpoint::load(dir.path()).unwrap();
         assert_eq!((back.epoch, &back.offsets, &back.manifest), (ckpt.epoch, &ckpt.offsets, &ckpt.manifest));
@@ -231,12 +240,14 @@ fn snapshot_plus_deltas_restore_the_state_exactly() {
             assert_eq!(back.members.attributes_json(m5 as usize), ckpt.members.attributes_json(m5 as usize));
         }
         assert_eq!(back.scoring.classes, ckpt.scoring.classes);
+        assert_eq!(back.scoring.refresh, ckpt.scoring.refresh);
         assert_eq!(back.rollups.month_buyers, ckpt.rollups.month_buyers);
         assert_eq!(back.rollups.member_stores, ckpt.rollups.member_stores);
     }
     assert!(kinds[0], "the first save is a snapshot");
     assert!(kinds.iter().filter(|full| !**full).count() >= 5, "mostly deltas: {kinds:?}");
     assert!(kinds.iter().skip(1).any(|full| *full), "a snapshot once the deltas add up: {kinds:?}");
+    assert!(!kinds[8], "the refresh of epoch 9 wrote a delta: {kinds:?}");
 
     // A delta lost from the middle of the chain is an error, not a silent gap.
     let mut deltas: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.path())
