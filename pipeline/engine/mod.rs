@@ -451,7 +451,8 @@ impl Engine {
             manifest.publish.push(rel);
             touched.push((dir, schema::events()));
         }
-        let sums: Vec<_> = std::mem::take(&mut self.ckpt.rollups.epoch).into_iter().collect();
+        let mut sums: Vec<_> = self.ckpt.rollups.epoch.drain().collect();
+        sums.sort_unstable_by_key(|(key, _)| *key);
         if !sums.is_empty() {
             let rel = format!("{STORE_DAY}/part-{epoch:010}.parquet");
             let stores = &self.ckpt.members.stores;

@@ -404,7 +404,7 @@ mod tests {
             let item = items.value(0);
             let item = item.as_struct();
             assert_eq!(item.column(0).as_string::<i32>().value(1), "B");
-            assert_eq!(item.column(1).as_string::<i32>().is_null(1), true);
+            assert!(item.column(1).as_string::<i32>().is_null(1));
             assert_eq!(item.column(2).as_string::<i32>().value(1), "x");
             assert_eq!(item.column(3).as_primitive::<Int64Type>().value(0), 2);
             assert_eq!(item.column(4).as_primitive::<Decimal128Type>().value(0), 625);

@@ -120,7 +120,10 @@ impl Checkpoint {
     pub fn load(dir: &Path) -> Result<Self, CheckpointError> {
         let path = dir.join(FILE_NAME);
         let read = |path: &Path| fs::read(path).map_err(|source| CheckpointError::Read { path: path.into(), source });
-        let corrupt = |path: &Path| { let path = path.to_path_buf(); move |source| CheckpointError::Corrupt { path, source } };
+        let corrupt = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CheckpointError::Corrupt { path, source }
+        };
         let deltas = delta_files(dir).map_err(|source| CheckpointError::Read { path: dir.into(), source })?;
         let mut ckpt = match read(&path) {
             Ok(bytes) => {

@@ -7,8 +7,6 @@
 //! - per member and store, all-time orders, amounts and first/last purchase day (the
 //!   `member_store` table, written with the members table).
 
-use std::collections::BTreeMap;
-
 use chrono::Datelike;
 
 use super::calendar::{day_to_date, Day};
@@ -62,7 +60,7 @@ pub struct Rollups {
     /// (member, store index) -> all-time sums.
     pub member_stores: hashbrown::HashMap<u64, MemberStore>,
     /// This epoch's sums per (day, store index); emptied by each checkpoint.
-    pub epoch: BTreeMap<(Day, u32), StoreDay>,
+    pub epoch: hashbrown::HashMap<(Day, u32), StoreDay>,
     /// `month_buyers` keys added and `member_stores` keys touched since the last
     /// checkpoint (what an incremental checkpoint writes).
     pub new_month_buyers: Vec<u64>,
