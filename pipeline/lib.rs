@@ -17,7 +17,8 @@
 //! ```
 //!
 //! - [`event`]: the event contract; bytes -> validated [`event::Event`] or a reason.
-//! - [`state`]: per-member state rows, the pure fold, dedup memory, checkpoints.
+//! - [`state`]: per-member state rows, the pure fold, dedup memory, checkpoints (a snapshot
+//!   plus per-epoch deltas).
 //! - [`engine`]: the run loop's core shared by every command; exactly-once checkpoints.
 //! - [`source`]: Kafka consumer (`run`) and JSON-lines files (`backfill`).
 //! - [`sink`]: Parquet tables with staged, manifest-driven publication; output topics.
