@@ -243,6 +243,9 @@ fn convert_item(raw: ItemFields<'_>) -> Result<Item<'_>, Rejection> {
 mod tests {
     use super::*;
 
+    /// xxh3 of the purchase below as session 2 hashed it (checked with Python's xxhash).
+    const PINNED_CONTENT_HASH: u64 = 17_106_923_529_995_041_778;
+
     const LIMITS: DecodeLimits =
         DecodeLimits { max_message_bytes: 1024, min_time: 946_684_800_000_000, max_time: i64::MAX };
 
@@ -285,6 +288,22 @@ mod tests {
         assert!(reject(no_amount).reason.contains("amount"));
         let points = r#"{"event_id":"e","type":"points_earned","member_id":"m","occurred_at":"2025-01-01T00:00:00Z","points":"7"}"#;
         assert_eq!(reject(points).kind, RejectKind::InvalidField);
+    }
+
+    #[test]
+    fn content_hash_is_the_streamed_hash_of_the_fields() {
+        // The digest checkpoints were written with: xxh3 streamed over each field's
+        // length-prefixed bytes. It must not change.
+        let text = purchase(r#","items":[{"sku":"A","qty":2,"unit_price":6.25}],"attributes":{"a":1}"#);
+        let e = decode(text.as_bytes(), &LIMITS).unwrap();
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        e.content_bytes(|s| {
+            h.update(&(s.len() as u32).to_le_bytes());
+            h.update(s);
+        });
+        assert_eq!(e.content_hash(), h.digest());
+        let pinned = decode(purchase("").as_bytes(), &LIMITS).unwrap().content_hash();
+        assert_eq!(pinned, PINNED_CONTENT_HASH, "the content hash of a fixed event changed: old checkpoints would see conflicts");
     }
 
     #[test]
