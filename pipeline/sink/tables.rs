@@ -122,16 +122,19 @@ impl TableStore {
     pub fn publish(&self, epoch: u64, manifest: &Manifest) -> Result<(), TableError> {
         let staging = self.staging(epoch);
         for (n, rel) in manifest.publish.iter().enumerate() {
-            let from = self.staged(epoch, rel);
-            let to = self.root.join(rel);
-            match fs::rename(&from, &to) {
-                // A new partition directory (or a file already moved by an earlier attempt).
-                Err(e) if e.kind() == io::ErrorKind::NotFound && from.exists() => {
+            // Staged flat; before 2026-11-22 (session 3) under its table path, which a crash
+            // may have left committed but unpublished. Neither: moved by an earlier attempt.
+            let from = [self.staged(epoch, rel), staging.join(rel)].into_iter().find(|p| p.exists());
+            if let Some(from) = from {
+                let to = self.root.join(rel);
+                if let Err(e) = fs::rename(&from, &to) {
+                    if e.kind() != io::ErrorKind::NotFound {
+                        return Err(io_err(&to)(e));
+                    }
+                    // A new partition directory.
                     fs::create_dir_all(to.parent().expect("rel has a parent")).map_err(io_err(&to))?;
                     fs::rename(&from, &to).map_err(io_err(&to))?;
                 }
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&to)(e)),
-                _ => {}
             }
             if n == 0 {
                 crash::point("mid_publish");
@@ -235,5 +238,28 @@ fn remove_dir_if_exists(path: &Path) -> Result<(), TableError> {
     match fs::remove_dir_all(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(path)(e)),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_moves_flat_and_older_nested_staging_into_the_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TableStore::new(dir.path(), &TablesConfig::default());
+        let (flat, nested) = ("events/dt=2025-01-01/part-0000000003.parquet", "events/dt=2025-01-02/part-0000000003.parquet");
+        fs::create_dir_all(store.staging(3)).unwrap();
+        fs::write(store.staged(3, flat), b"flat").unwrap();
+        let old = store.staging(3).join(nested);
+        fs::create_dir_all(old.parent().unwrap()).unwrap();
+        fs::write(&old, b"nested").unwrap();
+        let manifest = Manifest { publish: vec![flat.into(), nested.into()], delete: vec![] };
+        store.publish(3, &manifest).unwrap();
+        store.publish(3, &manifest).unwrap(); // idempotent, as recovery repeats it
+        assert_eq!(fs::read(dir.path().join(flat)).unwrap(), b"flat");
+        assert_eq!(fs::read(dir.path().join(nested)).unwrap(), b"nested");
+        assert!(!store.staging(3).exists());
     }
 }
