@@ -148,17 +148,11 @@ impl<'a> Scanner<'a> {
 
     fn items(&mut self) -> Option<Vec<ItemFields<'a>>> {
         const NAMES: [&str; 5] = ["sku", "category", "brand", "qty", "unit_price"];
-        self.eat(b'[')?;
         let mut items = Vec::new();
-        self.ws();
-        if self.peek()? == b']' {
-            self.i += 1;
-            return Some(items);
-        }
-        loop {
+        self.array(|s| {
             let (mut sku, mut qty, mut seen) = (None, None, 0u32);
             let mut item = ItemFields::default();
-            self.object(|s, key| {
+            s.object(|s, key| {
                 let Some(n) = NAMES.iter().position(|&name| name == key) else { return s.skip(0) };
                 first(&mut seen, n as u32)?;
                 match n {
@@ -173,12 +167,28 @@ impl<'a> Scanner<'a> {
             item.sku = sku?;
             item.qty = qty?;
             items.push(item);
+            Some(())
+        })?;
+        Some(items)
+    }
+
+    /// `[ value, ... ]`, calling `element` at each value.
+    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        self.ws();
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            self.ws();
+            element(self)?;
             self.ws();
             match self.peek()? {
                 b',' => self.i += 1,
                 b']' => {
                     self.i += 1;
-                    return Some(items);
+                    return Some(());
                 }
                 _ => return None,
             }
@@ -258,27 +268,7 @@ impl<'a> Scanner<'a> {
         match self.peek()? {
             b'"' => self.string().map(drop),
             b'{' => self.object(|s, _| s.skip(depth + 1)),
-            b'[' => {
-                self.i += 1;
-                self.ws();
-                if self.peek()? == b']' {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
-                    self.ws();
-                    self.skip(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
-            }
+            b'[' => self.array(|s| s.skip(depth + 1)),
             b't' => self.literal("true"),
             b'f' => self.literal("false"),
             b'n' => self.literal("null"),

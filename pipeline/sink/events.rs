@@ -34,14 +34,9 @@ pub struct EventsBuffer {
     days: BTreeMap<Day, Vec<u64>>,
     sources: Vec<String>,
     scratch: Vec<u8>,
-    rows: usize,
 }
 
 impl EventsBuffer {
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
     pub fn push(&mut self, day: Day, e: &Event<'_>, origin: Origin<'_>, default_currency: &str, now: i64) {
         // Sources (topics, files) of this epoch; consecutive events mostly share one.
         let source = match self.sources.iter().rposition(|s| s == origin.source) {
@@ -54,12 +49,10 @@ impl EventsBuffer {
         encode(&mut self.scratch, e, origin, source, default_currency, now);
         let address = self.arena.push(&self.scratch);
         self.days.entry(day).or_default().push(address);
-        self.rows += 1;
     }
 
     /// Empties the buffer one day at a time, oldest first: each item is that day's batch.
     pub fn drain(&mut self) -> impl Iterator<Item = Result<(Day, RecordBatch), ArrowError>> + '_ {
-        self.rows = 0;
         let days = std::mem::take(&mut self.days);
         let (arena, sources) = (&mut self.arena, &mut self.sources);
         let mut days = days.into_iter();
