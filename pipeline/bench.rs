@@ -6,7 +6,7 @@ use anyhow::Result;
 use chrono::NaiveDate;
 
 use crate::config::MemberflowConfig;
-use crate::engine::{wall_clock_micros, AsOf, Engine, Message, StageTimes, TableOnly};
+use crate::engine::{wall_clock_micros, AsOf, Engine, Message, StageTimes, TableOnly, BATCH};
 use crate::generate::{GenerateConfig, Generator};
 use crate::sink::Origin;
 
@@ -68,9 +68,16 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         }
     };
     let mut steady_checkpoint_time = std::time::Duration::ZERO;
-    for (offset, (key, payload)) in messages.iter().enumerate() {
-        let origin = Origin { source: "bench", partition: 0, offset: offset as i64 };
-        engine.process(&Message { key: Some(key.as_bytes()), payload, origin });
+    let mut batch = Vec::with_capacity(BATCH);
+    for (n, chunk) in messages.chunks(BATCH).enumerate() {
+        let first = n * BATCH;
+        batch.clear();
+        batch.extend(chunk.iter().enumerate().map(|(i, (key, payload))| {
+            let origin = Origin { source: "bench", partition: 0, offset: (first + i) as i64 };
+            Message { key: Some(key.as_bytes()), payload, origin }
+        }));
+        engine.process_batch(&batch);
+        let offset = first + chunk.len() - 1;
         if engine.checkpoint_due() {
             let report = tokio::task::block_in_place(|| engine.checkpoint(&mut TableOnly, false))?;
             checkpoints += 1;

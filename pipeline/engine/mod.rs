@@ -139,8 +139,11 @@ pub struct Engine {
 /// Messages between two readings of the ingest clock (it only stamps `ingested_at` and
 /// bounds "absurdly in the future"; a few milliseconds of staleness do not matter).
 const CLOCK_EVERY: u64 = 1024;
-/// With stage timing on, every n-th message is timed and counted n times.
+/// With stage timing on, every n-th message's apply and buffer stages are timed and
+/// counted n times (decoding and prefetching are timed per batch).
 const TIME_EVERY: u64 = 16;
+/// Messages decoded and prefetched together (see [`Engine::process_batch`]).
+pub const BATCH: usize = 32;
 
 pub fn wall_clock_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
@@ -258,31 +261,93 @@ impl Engine {
 
     /// Applies one message: decode, dedup, fold into the member state, buffer its row.
     pub fn process(&mut self, msg: &Message<'_>) {
-        self.since_clock += 1;
+        self.process_batch(std::slice::from_ref(msg));
+    }
+
+    /// Applies messages in order, with the same effect as [`Engine::process`] on each.
+    /// Every [`BATCH`] messages are decoded first and their members' state is prefetched
+    /// in passes (table slot, then row, then the row's lists), so the cache misses of one
+    /// event overlap those of the next instead of adding up.
+    pub fn process_batch(&mut self, msgs: &[Message<'_>]) {
+        for chunk in msgs.chunks(BATCH) {
+            self.process_chunk(chunk);
+        }
+    }
+
+    fn process_chunk(&mut self, msgs: &[Message<'_>]) {
+        self.since_clock += msgs.len() as u64;
         if self.since_clock >= CLOCK_EVERY {
             self.since_clock = 0;
             self.now = (self.clock)();
         }
         let now = self.now;
-        let timed = self.stage_times.is_some() && self.since_clock % TIME_EVERY == 0;
-        self.ckpt.counters.consumed += 1;
-        self.since_checkpoint += 1;
-        self.advance_position(msg.origin);
+        let timed = self.stage_times.is_some();
+        self.ckpt.counters.consumed += msgs.len() as u64;
+        self.since_checkpoint += msgs.len() as u64;
         let limits = DecodeLimits {
             max_message_bytes: self.config.input.max_message_bytes,
             min_time: self.min_event_time,
             max_time: now.saturating_add(self.config.input.max_future.as_micros() as i64),
         };
         let t0 = timed.then(Instant::now);
-        let decoded = decode(msg.payload, &limits);
+        let mut decoded = Vec::with_capacity(msgs.len());
+        for msg in msgs {
+            self.advance_position(msg.origin);
+            decoded.push(decode(msg.payload, &limits).map(|event| {
+                let hash = crate::state::interner::hash(&event.member_id);
+                self.ckpt.members.ids.prefetch(hash);
+                let day = self.calendar.day(event.occurred_at);
+                (event, day, hash)
+            }));
+        }
         let t1 = timed.then(Instant::now);
-        let event = match decoded {
-            Ok(event) => event,
-            Err(rejection) => {
-                self.dead_letter(msg, rejection, None, None, now);
-                return;
+        // Second pass: the slots are (mostly) in cache; prefetch rows and rollup entries.
+        let mut rows = Vec::with_capacity(msgs.len());
+        for (event, day, hash) in decoded.iter().flatten() {
+            let m = self.ckpt.members.prefetch(*hash, &event.member_id);
+            if let Some(m) = m {
+                self.prefetch_rollups(m, event, *day);
             }
+            rows.push(m);
+        }
+        // Third pass: the rows are in cache; prefetch their lists.
+        for m in rows.iter().flatten() {
+            self.ckpt.members.prefetch_lists(*m);
+        }
+        if let (Some(times), Some(t0), Some(t1)) = (self.stage_times.as_mut(), t0, t1) {
+            times.decode += t1 - t0;
+            times.apply += t1.elapsed();
+        }
+        for (i, (msg, decoded)) in msgs.iter().zip(decoded).enumerate() {
+            match decoded {
+                Ok((event, day, _)) => self.apply(msg, &event, day, now, timed && i as u64 % TIME_EVERY == 0),
+                Err(rejection) => self.dead_letter(msg, rejection, None, None, now),
+            }
+        }
+    }
+
+    /// Hints the CPU to load the rollup entries a purchase or refund will update.
+    fn prefetch_rollups(&self, member: u32, event: &crate::event::Event<'_>, day: Day) {
+        use crate::event::EventType;
+        if !matches!(event.kind, EventType::Purchase | EventType::Refund) {
+            return;
+        }
+        let store = match event.store_id.as_deref() {
+            Some(s) => match self.ckpt.members.stores.find(s) {
+                Some(store) => store,
+                None => return,
+            },
+            None => crate::state::rollups::ONLINE,
         };
+        let r = &self.ckpt.rollups;
+        r.member_stores.prefetch(crate::state::rollups::member_store_key(member, store));
+        if event.kind == EventType::Purchase {
+            r.month_buyers.prefetch(crate::state::rollups::month_key(member, store, day));
+        }
+    }
+
+    /// The per-event part of `process`, after decoding; `timed` samples this event's stages.
+    fn apply(&mut self, msg: &Message<'_>, event: &crate::event::Event<'_>, day: Day, now: i64, timed: bool) {
         if let Some(key) = msg.key {
             if key != event.member_id.as_bytes() {
                 self.ckpt.counters.key_mismatches += 1;
@@ -300,17 +365,17 @@ impl Engine {
                 }
             }
         }
-        let day = self.calendar.day(event.occurred_at);
-        let applied = self.ckpt.members.apply(&event, day, &self.rules, now);
+        let t1 = timed.then(Instant::now);
+        let applied = self.ckpt.members.apply(event, day, &self.rules, now);
         let t2 = timed.then(Instant::now);
         match applied {
             Applied::New(m) => {
                 self.ckpt.counters.applied += 1;
-                self.roll_up(m, &event, day);
+                self.roll_up(m, event, day);
                 if self.scoring_active() {
                     self.dirty.mark(m, &event.event_id);
                 }
-                self.events.push(day, &event, msg.origin, &self.config.input.default_currency, now);
+                self.events.push(day, event, msg.origin, &self.config.input.default_currency, now);
             }
             Applied::Duplicate => self.ckpt.counters.duplicates += 1,
             Applied::Rejected(rejection) => {
@@ -318,8 +383,7 @@ impl Engine {
                 self.dead_letter(msg, rejection, Some(&id), Some(&member), now);
             }
         }
-        if let (Some(times), Some(t0), Some(t1), Some(t2)) = (self.stage_times.as_mut(), t0, t1, t2) {
-            times.decode += (t1 - t0) * TIME_EVERY as u32;
+        if let (Some(times), Some(t1), Some(t2)) = (self.stage_times.as_mut(), t1, t2) {
             times.apply += (t2 - t1) * TIME_EVERY as u32;
             times.buffer += t2.elapsed() * TIME_EVERY as u32;
         }
@@ -328,7 +392,7 @@ impl Engine {
     /// Stages the `member_store` rollup (written with the members table), in member order.
     fn stage_member_store(&self, epoch: u64) -> Result<(), EngineError> {
         let mut entries: Vec<(u32, u32, crate::state::rollups::MemberStore)> =
-            self.ckpt.rollups.member_stores.iter().map(|(k, v)| ((k >> 32) as u32, *k as u32, *v)).collect();
+            self.ckpt.rollups.member_stores.iter().map(|(k, v)| ((k >> 32) as u32, k as u32, *v)).collect();
         entries.sort_unstable_by_key(|(m, s, _)| (*m, *s));
         let (ids, stores) = (&self.ckpt.members.ids, &self.ckpt.members.stores);
         let batches = entries

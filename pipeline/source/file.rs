@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::engine::{OutputTopics, Engine, EngineError, Message};
+use crate::engine::{Engine, EngineError, Message, OutputTopics, BATCH};
 use crate::sink::Origin;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,26 +48,50 @@ fn feed_file(engine: &mut Engine, path: &Path, outputs: &mut dyn OutputTopics, b
     let source = canonical.to_string_lossy().into_owned();
     let skip = engine.resume_offset(&source, 0).unwrap_or(0);
     let mut reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
-    let mut line = Vec::with_capacity(1024);
+    // Up to `BATCH` lines at a time, back to back in one buffer.
+    let (mut lines, mut ends) = (Vec::with_capacity(BATCH * 1024), Vec::with_capacity(BATCH));
     let mut offset: i64 = 0;
     loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        bar.inc(n as u64);
-        if offset >= skip {
-            let payload = line.strip_suffix(b"\n").unwrap_or(&line);
-            let payload = payload.strip_suffix(b"\r").unwrap_or(payload);
-            let origin = Origin { source: &source, partition: 0, offset };
-            engine.process(&Message { key: None, payload, origin });
-            if engine.checkpoint_due() {
-                let report = engine.checkpoint(outputs, false)?;
-                bar.set_message(format!("checkpoint {}", report.epoch));
+        let first = offset;
+        lines.clear();
+        ends.clear();
+        while ends.len() < BATCH {
+            let n = reader.read_until(b'\n', &mut lines).map_err(io)?;
+            if n == 0 {
+                break;
             }
+            bar.inc(n as u64);
+            if offset < skip {
+                lines.truncate(ends.last().copied().unwrap_or(0));
+            } else {
+                ends.push(lines.len());
+            }
+            offset += 1;
         }
-        offset += 1;
+        if ends.is_empty() {
+            if offset == first {
+                break;
+            }
+            continue;
+        }
+        let first = offset - ends.len() as i64;
+        let mut start = 0;
+        let batch: Vec<Message<'_>> = ends
+            .iter()
+            .enumerate()
+            .map(|(i, &end)| {
+                let line = &lines[start..end];
+                start = end;
+                let payload = line.strip_suffix(b"\n").unwrap_or(line);
+                let payload = payload.strip_suffix(b"\r").unwrap_or(payload);
+                Message { key: None, payload, origin: Origin { source: &source, partition: 0, offset: first + i as i64 } }
+            })
+            .collect();
+        engine.process_batch(&batch);
+        if engine.checkpoint_due() {
+            let report = engine.checkpoint(outputs, false)?;
+            bar.set_message(format!("checkpoint {}", report.epoch));
+        }
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -21,7 +22,7 @@ use rdkafka::{ClientConfig, ClientContext, Message as _, Offset, TopicPartitionL
 use tracing::{error, info, warn};
 
 use crate::config::KafkaConfig;
-use crate::engine::{OutputTopics, Engine, EngineError, Message, TableOnly};
+use crate::engine::{Engine, EngineError, Message, OutputTopics, TableOnly, BATCH};
 use crate::sink::topics::KafkaOutputs;
 use crate::sink::Origin;
 
@@ -161,21 +162,38 @@ pub async fn run(engine: &mut Engine, options: &RunOptions) -> Result<(), KafkaS
     loop {
         // Unbiased: the tick (shutdown, catch-up check) gets its turn while data flows.
         tokio::select! {
-            message = consumer.recv() => match message {
-                Ok(m) => {
-                    let origin = Origin { source: m.topic(), partition: m.partition(), offset: m.offset() };
-                    engine.process(&Message { key: m.key(), payload: m.payload().unwrap_or_default(), origin });
-                    if let Some(p) = positions.lock().expect("not poisoned").get_mut(m.topic()) {
-                        p.insert(m.partition(), m.offset() + 1);
-                    }
-                    bar.inc(1);
-                    if engine.checkpoint_due() {
-                        checkpoint(engine, &consumer, outputs.as_mut(), &kafka.topics)?;
+            first = consumer.recv() => {
+                // Take what else is already fetched, without waiting: the engine looks a
+                // batch of events up together.
+                let mut received = vec![first];
+                while received.len() < BATCH {
+                    match consumer.recv().now_or_never() {
+                        Some(next) => received.push(next),
+                        None => break,
                     }
                 }
-                Err(KafkaError::PartitionEOF(_)) => {}
-                Err(e) if is_fatal(&e) => return Err(KafkaSourceError::Fatal(e)),
-                Err(e) => warn!("consumer: {e} (librdkafka retries)"),
+                let mut batch = Vec::with_capacity(received.len());
+                let mut positions = positions.lock().expect("not poisoned");
+                for received in &received {
+                    match received {
+                        Ok(m) => {
+                            let origin = Origin { source: m.topic(), partition: m.partition(), offset: m.offset() };
+                            batch.push(Message { key: m.key(), payload: m.payload().unwrap_or_default(), origin });
+                            if let Some(p) = positions.get_mut(m.topic()) {
+                                p.insert(m.partition(), m.offset() + 1);
+                            }
+                        }
+                        Err(KafkaError::PartitionEOF(_)) => {}
+                        Err(e) if is_fatal(e) => return Err(KafkaSourceError::Fatal(e.clone())),
+                        Err(e) => warn!("consumer: {e} (librdkafka retries)"),
+                    }
+                }
+                drop(positions);
+                engine.process_batch(&batch);
+                bar.inc(batch.len() as u64);
+                if engine.checkpoint_due() {
+                    checkpoint(engine, &consumer, outputs.as_mut(), &kafka.topics)?;
+                }
             },
             _ = tick.tick() => {
                 if stop.load(Ordering::Relaxed) {

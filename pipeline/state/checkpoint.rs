@@ -572,8 +572,9 @@ pub(super) fn decode_refresh(d: &mut Decoder<'_>) -> Result<Option<RefreshRecord
 }
 
 fn encode_rollups<W: io::Write>(r: &Rollups, e: &mut Encoder<W>) -> io::Result<()> {
-    e.i64s(r.month_buyers.iter().map(|&k| k as i64))?;
-    let entries: Vec<(u64, MemberStore)> = r.member_stores.iter().map(|(k, v)| (*k, *v)).collect();
+    let month_buyers: Vec<i64> = r.month_buyers.iter().map(|k| k as i64).collect();
+    e.i64s(month_buyers.into_iter())?;
+    let entries: Vec<(u64, MemberStore)> = r.member_stores.iter().map(|(k, v)| (k, *v)).collect();
     encode_member_stores(&entries, e)
 }
 

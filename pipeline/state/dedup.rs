@@ -62,6 +62,12 @@ impl SeenIds {
         Self { small: Vec::new(), large: Some(Box::new(Large { table, prune_at })) }
     }
 
+    /// Prefetches the start of the list a lookup scans (small members only).
+    #[inline]
+    pub fn prefetch(&self) {
+        super::flat::prefetch_slice(&self.small);
+    }
+
     pub fn len(&self) -> usize {
         self.small.len() + self.large.as_ref().map_or(0, |l| l.table.len())
     }

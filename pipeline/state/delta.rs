@@ -87,7 +87,7 @@ pub(super) fn encode<W: io::Write>(c: &Checkpoint, reclassified: bool, e: &mut E
     let mut touched = r.touched_member_stores.clone();
     touched.sort_unstable();
     touched.dedup();
-    let entries: Vec<(u64, MemberStore)> = touched.iter().map(|k| (*k, r.member_stores[k])).collect();
+    let entries: Vec<(u64, MemberStore)> = touched.iter().map(|&k| (k, *r.member_stores.get(k).expect("a touched entry exists"))).collect();
     encode_member_stores(&entries, e)
 }
 

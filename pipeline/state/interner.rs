@@ -2,10 +2,11 @@
 //!
 //! Each table slot carries the string's length and first 16 bytes, so finding a short id
 //! (most member ids) touches one table cache line — not the arena — before the caller
-//! goes on to the member's row.
+//! goes on to the member's row; and the slot can be prefetched from the hash alone.
 
-use hashbrown::HashTable;
 use xxhash_rust::xxh3::xxh3_64;
+
+use super::flat::{self, FlatTable};
 
 const HEAD: usize = 16;
 
@@ -15,6 +16,18 @@ struct Slot {
     head: [u8; HEAD],
     len: u32,
     index: u32,
+}
+
+impl flat::Slot for Slot {
+    const EMPTY: Self = Slot { head: [0; HEAD], len: 0, index: u32::MAX };
+    fn is_empty(&self) -> bool {
+        self.index == u32::MAX
+    }
+}
+
+/// The hash `find_hashed` and `prefetch` take.
+pub fn hash(s: &str) -> u64 {
+    xxh3_64(s.as_bytes())
 }
 
 fn head(s: &[u8]) -> [u8; HEAD] {
@@ -29,7 +42,7 @@ fn head(s: &[u8]) -> [u8; HEAD] {
 pub struct Interner {
     bytes: Vec<u8>,
     ends: Vec<u32>,
-    table: HashTable<Slot>,
+    table: FlatTable<Slot>,
 }
 
 fn arena_get<'a>(bytes: &'a [u8], ends: &[u32], index: u32) -> &'a [u8] {
@@ -52,33 +65,46 @@ impl Interner {
         std::str::from_utf8(arena_get(&self.bytes, &self.ends, index)).expect("arena holds UTF-8")
     }
 
-    fn slot(&self, hash: u64, s: &[u8]) -> Option<&Slot> {
-        let h = head(s);
-        self.table.find(hash, |slot| {
-            slot.len as usize == s.len()
-                && slot.head == h
-                && (s.len() <= HEAD || arena_get(&self.bytes, &self.ends, slot.index) == s)
-        })
+    pub fn find(&self, s: &str) -> Option<u32> {
+        self.find_hashed(hash(s), s)
     }
 
-    pub fn find(&self, s: &str) -> Option<u32> {
-        self.slot(xxh3_64(s.as_bytes()), s.as_bytes()).map(|slot| slot.index)
+    /// `find` with the string's [`hash`] already computed.
+    #[inline]
+    pub fn find_hashed(&self, hash: u64, s: &str) -> Option<u32> {
+        let (s, h) = (s.as_bytes(), head(s.as_bytes()));
+        let (bytes, ends) = (&self.bytes, &self.ends);
+        let matches = |slot: &Slot| {
+            slot.len as usize == s.len() && slot.head == h && (s.len() <= HEAD || arena_get(bytes, ends, slot.index) == s)
+        };
+        self.table.find(hash, matches).map(|slot| slot.index)
+    }
+
+    /// Hints the CPU to load the table slot of a string with this [`hash`].
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        self.table.prefetch(hash);
     }
 
     /// The index of `s`, adding it when new; the flag says whether it was added.
+    #[inline]
     pub fn intern(&mut self, s: &str) -> (u32, bool) {
-        let hash = xxh3_64(s.as_bytes());
-        if let Some(slot) = self.slot(hash, s.as_bytes()) {
-            return (slot.index, false);
-        }
-        let index = self.ends.len() as u32;
-        self.bytes.extend_from_slice(s.as_bytes());
-        assert!(self.bytes.len() <= u32::MAX as usize, "interner arena exceeds 4 GiB");
-        self.ends.push(self.bytes.len() as u32);
+        let (s, h) = (s.as_bytes(), head(s.as_bytes()));
         let (bytes, ends) = (&self.bytes, &self.ends);
-        let slot = Slot { head: head(s.as_bytes()), len: s.len() as u32, index };
-        self.table.insert_unique(hash, slot, |slot| xxh3_64(arena_get(bytes, ends, slot.index)));
-        (index, true)
+        let next = ends.len() as u32;
+        let matches = |slot: &Slot| {
+            slot.len as usize == s.len() && slot.head == h && (s.len() <= HEAD || arena_get(bytes, ends, slot.index) == s)
+        };
+        let make = || Slot { head: h, len: s.len() as u32, index: next };
+        let rehash = |slot: &Slot| xxh3_64(arena_get(bytes, ends, slot.index));
+        let (slot, added) = self.table.find_or_insert(xxh3_64(s), matches, make, rehash);
+        let index = slot.index;
+        if added {
+            self.bytes.extend_from_slice(s);
+            assert!(self.bytes.len() <= u32::MAX as usize, "interner arena exceeds 4 GiB");
+            self.ends.push(self.bytes.len() as u32);
+        }
+        (index, added)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
@@ -87,7 +113,7 @@ impl Interner {
 
     /// Heap bytes held (arena, offsets, hash table with its control bytes).
     pub fn heap_bytes(&self) -> usize {
-        self.bytes.capacity() + self.ends.capacity() * 4 + self.table.capacity() * (std::mem::size_of::<Slot>() + 1)
+        self.bytes.capacity() + self.ends.capacity() * 4 + self.table.heap_bytes()
     }
 }
 

@@ -7,6 +7,7 @@
 
 use super::calendar::Day;
 use super::dedup::{SeenIds, Verdict};
+use super::flat::{prefetch, prefetch_slice};
 use super::interner::Interner;
 use crate::event::{Event, EventType, RejectKind, Rejection};
 
@@ -160,6 +161,26 @@ impl MemberTable {
 
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
+    }
+
+    /// Prefetches the row of the member with this id and interner hash, if known.
+    #[inline]
+    pub fn prefetch(&self, hash: u64, id: &str) -> Option<u32> {
+        let m = self.ids.find_hashed(hash, id)?;
+        if let Some(row) = self.rows.get(m as usize) {
+            prefetch(row);
+        }
+        Some(m)
+    }
+
+    /// Prefetches the lists of a member's row (dedup memory, window, store days).
+    #[inline]
+    pub fn prefetch_lists(&self, m: u32) {
+        if let Some(row) = self.rows.get(m as usize) {
+            row.seen.prefetch();
+            prefetch_slice(&row.window);
+            prefetch_slice(&row.store_days);
+        }
     }
 
     fn member(&mut self, id: &str) -> u32 {

@@ -5,6 +5,7 @@ pub mod checkpoint;
 mod codec;
 pub mod counters;
 pub mod dedup;
+pub mod flat;
 mod delta;
 pub mod interner;
 pub mod members;

@@ -10,12 +10,13 @@
 use chrono::Datelike;
 
 use super::calendar::{day_to_date, Day};
+use super::flat::{MapValue, U64Map, U64Set};
 
 /// Store index for purchases without a store (online).
 pub const ONLINE: u32 = (1 << 20) - 1;
 
 /// (member, store, month) packed: member in the high 32 bits, store in 20, month in 12.
-fn key(member: u32, store: u32, day: Day) -> u64 {
+pub fn month_key(member: u32, store: u32, day: Day) -> u64 {
     let d = day_to_date(day);
     let month = ((d.year() - 2000) * 12 + d.month0() as i32).clamp(0, 4095) as u64;
     (member as u64) << 32 | ((store.min(ONLINE) as u64) << 12) | month
@@ -42,10 +43,18 @@ pub struct MemberStore {
     pub last_day: Day,
 }
 
+impl MemberStore {
+    const NONE: Self = Self { orders: 0, purchase_amount: 0, refund_amount: 0, first_day: Day::MAX, last_day: Day::MIN };
+}
+
 impl Default for MemberStore {
     fn default() -> Self {
-        Self { orders: 0, purchase_amount: 0, refund_amount: 0, first_day: Day::MAX, last_day: Day::MIN }
+        Self::NONE
     }
+}
+
+impl MapValue for MemberStore {
+    const FILLER: Self = Self::NONE;
 }
 
 /// (member, store) packed: member in the high 32 bits.
@@ -56,9 +65,9 @@ pub fn member_store_key(member: u32, store: u32) -> u64 {
 #[derive(Debug, Clone, Default)]
 pub struct Rollups {
     /// (member, store, month) keys that already counted as a month buyer.
-    pub month_buyers: hashbrown::HashSet<u64>,
+    pub month_buyers: U64Set,
     /// (member, store index) -> all-time sums.
-    pub member_stores: hashbrown::HashMap<u64, MemberStore>,
+    pub member_stores: U64Map<MemberStore>,
     /// This epoch's sums per (day, store index); emptied by each checkpoint.
     pub epoch: hashbrown::HashMap<(Day, u32), StoreDay>,
     /// `month_buyers` keys added and `member_stores` keys touched since the last
@@ -70,7 +79,7 @@ pub struct Rollups {
 impl Rollups {
     pub fn purchase(&mut self, member: u32, store: Option<u32>, day: Day, amount: i64) {
         let store = store.unwrap_or(ONLINE);
-        let month_key = key(member, store, day);
+        let month_key = self::month_key(member, store, day);
         let added = self.month_buyers.insert(month_key);
         if added {
             self.new_month_buyers.push(month_key);
@@ -80,7 +89,7 @@ impl Rollups {
         s.purchase_amount += amount;
         s.month_buyers_added += added as i64;
         self.touched_member_stores.push(member_store_key(member, store));
-        let m = self.member_stores.entry(member_store_key(member, store)).or_default();
+        let m = self.member_stores.entry(member_store_key(member, store));
         m.orders += 1;
         m.purchase_amount += amount;
         m.first_day = m.first_day.min(day);
@@ -93,11 +102,11 @@ impl Rollups {
         s.refunds += 1;
         s.refund_amount += amount;
         self.touched_member_stores.push(member_store_key(member, store));
-        self.member_stores.entry(member_store_key(member, store)).or_default().refund_amount += amount;
+        self.member_stores.entry(member_store_key(member, store)).refund_amount += amount;
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.month_buyers.capacity() * 9 + self.member_stores.capacity() * (8 + std::mem::size_of::<MemberStore>() + 1)
+        self.month_buyers.heap_bytes() + self.member_stores.heap_bytes()
     }
 }
 
@@ -120,7 +129,7 @@ mod tests {
         assert_eq!(r.epoch[&(day("2026-05-20"), 3)], StoreDay { orders: 1, purchase_amount: 1000, refunds: 1, refund_amount: 300, month_buyers_added: 1 });
         assert_eq!(r.epoch[&(day("2026-05-03"), ONLINE)].month_buyers_added, 1);
         assert_eq!(r.month_buyers.len(), 4);
-        let ms = r.member_stores[&member_store_key(1, 3)];
+        let ms = r.member_stores.get(member_store_key(1, 3)).copied().unwrap();
         assert_eq!((ms.orders, ms.purchase_amount, ms.refund_amount), (3, 1600, 300));
         assert_eq!((ms.first_day, ms.last_day), (day("2026-05-03"), day("2026-06-01")));
     }
