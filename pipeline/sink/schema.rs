@@ -46,6 +46,15 @@ pub fn events() -> SchemaRef {
     ]))
 }
 
+/// Columns of `table` whose values are (nearly) unique per row, by Parquet column path:
+/// no dictionary and no statistics for them (see `TableStore::properties`).
+pub fn unique_columns(table: &str) -> &'static [&'static str] {
+    match table {
+        "events" => &["event_id", "order_id", "attributes", "offset", "ingested_at"],
+        _ => &[],
+    }
+}
+
 /// The member values the state derives as of a day: the first columns of the members table
 /// and what population statistics and rules see.
 pub fn member_values() -> SchemaRef {

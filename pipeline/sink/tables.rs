@@ -16,10 +16,12 @@ use arrow::datatypes::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as PqCompression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::config::{Compression, TablesConfig};
 use crate::crash;
+use crate::sink::schema;
 use crate::state::Manifest;
 
 pub const EVENTS: &str = "events";
@@ -71,15 +73,25 @@ impl TableStore {
         self.staging(epoch).join(rel.replace('/', "#"))
     }
 
-    fn properties(&self) -> WriterProperties {
+    /// Writer settings for the table file `rel`: columns the schema marks as (nearly)
+    /// unique per row are written without a dictionary — it would only overflow and fall
+    /// back — and without min/max statistics, which no query can prune on.
+    fn properties(&self, rel: &str) -> WriterProperties {
         let compression = match self.config.compression {
             Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(1).expect("valid level")),
             Compression::Snappy => PqCompression::SNAPPY,
         };
-        WriterProperties::builder()
+        let mut builder = WriterProperties::builder()
             .set_compression(compression)
-            .set_max_row_group_row_count(Some(256 * 1024))
-            .build()
+            .set_max_row_group_row_count(Some(256 * 1024));
+        let table = rel.split('/').next().unwrap_or_default();
+        for column in schema::unique_columns(table) {
+            let path = ColumnPath::new(column.split('.').map(str::to_string).collect());
+            builder = builder
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_statistics_enabled(path, EnabledStatistics::None);
+        }
+        builder.build()
     }
 
     /// Writes `batches` as the staged file `rel` of `epoch`; returns its size.
@@ -97,7 +109,7 @@ impl TableStore {
         }
         .map_err(io_err(&path))?;
         let pq = |source| TableError::Parquet { path: path.clone(), source };
-        let mut writer = ArrowWriter::try_new(file, schema, Some(self.properties())).map_err(pq)?;
+        let mut writer = ArrowWriter::try_new(file, schema, Some(self.properties(rel))).map_err(pq)?;
         for batch in batches {
             writer.write(&batch?).map_err(pq)?;
         }
