@@ -506,15 +506,16 @@ impl Engine {
         let mut manifest = Manifest::default();
         let mut report = CheckpointReport { epoch, ..Default::default() };
         let mut touched = Vec::new();
-        for day in self.events.drain() {
-            let (day, batch) = day?;
-            report.events_rows += batch.num_rows();
+        for (day, records) in self.events.take_days() {
+            report.events_rows += records.len();
             let dir = format!("{EVENTS}/dt={}", day_to_date(day));
             let rel = format!("{dir}/part-{epoch:010}.parquet");
-            self.tables.stage(epoch, &rel, schema::events(), [Ok(batch)])?;
+            let batches = self.events.batches(&records).map(|b| Ok(b?));
+            self.tables.stage(epoch, &rel, schema::events(), batches)?;
             manifest.publish.push(rel);
             touched.push((dir, schema::events()));
         }
+        self.events.clear();
         let mut sums: Vec<_> = self.ckpt.rollups.epoch.drain().collect();
         sums.sort_unstable_by_key(|(key, _)| *key);
         if !sums.is_empty() {

@@ -53,7 +53,9 @@ pub fn to_batch(letters: &[DeadLetter]) -> Result<RecordBatch, ArrowError> {
     let mut partition = Int32Builder::new();
     let mut offset = Int64Builder::new();
     let mut key = BinaryBuilder::new();
-    let mut payload = BinaryBuilder::new();
+    // Exact size: payloads can be megabytes (oversized messages are kept whole), and a
+    // growing buffer would copy them again at every doubling.
+    let mut payload = BinaryBuilder::with_capacity(letters.len(), letters.iter().map(|d| d.payload.len()).sum());
     let mut kind = StringBuilder::new();
     let mut reason = StringBuilder::new();
     let mut event_id = StringBuilder::new();
