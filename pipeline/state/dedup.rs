@@ -62,10 +62,10 @@ impl SeenIds {
         Self { small: Vec::new(), large: Some(Box::new(Large { table, prune_at })) }
     }
 
-    /// Prefetches the start of the list a lookup scans (small members only).
+    /// Prefetches the list a lookup scans (small members only; at most 512 bytes).
     #[inline]
     pub fn prefetch(&self) {
-        super::flat::prefetch_slice(&self.small);
+        super::flat::prefetch_slice(&self.small, SMALL * std::mem::size_of::<Seen>());
     }
 
     pub fn len(&self) -> usize {

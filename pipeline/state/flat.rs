@@ -16,29 +16,32 @@ pub trait Slot: Copy {
 /// Hints the CPU to load the cache lines of `value` (a no-op off x86_64).
 #[inline]
 pub fn prefetch<T>(value: &T) {
+    prefetch_bytes(value as *const T as *const u8, std::mem::size_of::<T>());
+}
+
+/// Prefetches a slice's elements: its heap buffer, up to `max_bytes`.
+#[inline]
+pub fn prefetch_slice<T>(values: &[T], max_bytes: usize) {
+    if !values.is_empty() {
+        prefetch_bytes(values.as_ptr() as *const u8, std::mem::size_of_val(values).min(max_bytes));
+    }
+}
+
+/// Every cache line of `len` bytes from `start` (the first may begin before it).
+#[inline]
+fn prefetch_bytes(start: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let start = value as *const T as *const i8;
-        let size = std::mem::size_of::<T>().max(1);
-        // Every cache line the value touches (the first may start before it).
         let mut line = 0;
-        while line < size + (start as usize & 63) {
+        while line < len.max(1) + (start as usize & 63) {
             // SAFETY: prefetching is a hint; it never faults, whatever the address.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(line)) };
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(line) as *const i8) };
             line += 64;
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
-}
-
-/// Prefetches the first cache lines of a slice's heap buffer.
-#[inline]
-pub fn prefetch_slice<T>(values: &[T]) {
-    if let Some(first) = values.first() {
-        prefetch(first);
-    }
+    let _ = (start, len);
 }
 
 /// At most this share of the slots is used (3/4): probe runs stay short for misses too.

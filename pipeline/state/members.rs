@@ -178,8 +178,10 @@ impl MemberTable {
     pub fn prefetch_lists(&self, m: u32) {
         if let Some(row) = self.rows.get(m as usize) {
             row.seen.prefetch();
-            prefetch_slice(&row.window);
-            prefetch_slice(&row.store_days);
+            // The newest entries are at the end of the window's days; the store days are
+            // searched whole.
+            prefetch_slice(&row.window[row.window.len().saturating_sub(4)..], 64);
+            prefetch_slice(&row.store_days, 128);
         }
     }
 
@@ -287,7 +289,13 @@ impl MemberTable {
             return;
         }
         let buckets = &mut self.rows[i].window;
-        match buckets.binary_search_by_key(&day, |b| b.day) {
+        // Most events are of the newest day: look at the end before searching.
+        let found = match buckets.last() {
+            Some(last) if last.day == day => Ok(buckets.len() - 1),
+            Some(last) if last.day < day => Err(buckets.len()),
+            _ => buckets.binary_search_by_key(&day, |b| b.day),
+        };
+        match found {
             Ok(k) => {
                 buckets[k].purchases += purchases;
                 buckets[k].net += net;
