@@ -318,9 +318,14 @@ impl Engine {
             times.decode += t1 - t0;
             times.apply += t1.elapsed();
         }
+        // The number of the chunk's first message since the start, for sampling.
+        let first = self.ckpt.counters.consumed - msgs.len() as u64;
         for (i, (msg, decoded)) in msgs.iter().zip(decoded).enumerate() {
             match decoded {
-                Ok((event, day, _)) => self.apply(msg, &event, day, now, timed && i as u64 % TIME_EVERY == 0),
+                Ok((event, day, _)) => {
+                    let sampled = timed && (first + i as u64) % TIME_EVERY == 0;
+                    self.apply_decoded(msg, &event, day, now, sampled);
+                }
                 Err(rejection) => self.dead_letter(msg, rejection, None, None, now),
             }
         }
@@ -347,7 +352,7 @@ impl Engine {
     }
 
     /// The per-event part of `process`, after decoding; `timed` samples this event's stages.
-    fn apply(&mut self, msg: &Message<'_>, event: &crate::event::Event<'_>, day: Day, now: i64, timed: bool) {
+    fn apply_decoded(&mut self, msg: &Message<'_>, event: &crate::event::Event<'_>, day: Day, now: i64, timed: bool) {
         if let Some(key) = msg.key {
             if key != event.member_id.as_bytes() {
                 self.ckpt.counters.key_mismatches += 1;

@@ -45,6 +45,13 @@ pub struct Interner {
     table: FlatTable<Slot>,
 }
 
+/// Whether a slot holds `s`: length and head first (in the slot), the arena only for ids
+/// longer than the head.
+fn matches<'a>(bytes: &'a [u8], ends: &'a [u32], s: &'a [u8]) -> impl Fn(&Slot) -> bool + 'a {
+    let h = head(s);
+    move |slot| slot.len as usize == s.len() && slot.head == h && (s.len() <= HEAD || arena_get(bytes, ends, slot.index) == s)
+}
+
 fn arena_get<'a>(bytes: &'a [u8], ends: &[u32], index: u32) -> &'a [u8] {
     let i = index as usize;
     let start = if i == 0 { 0 } else { ends[i - 1] as usize };
@@ -72,12 +79,7 @@ impl Interner {
     /// `find` with the string's [`hash`] already computed.
     #[inline]
     pub fn find_hashed(&self, hash: u64, s: &str) -> Option<u32> {
-        let (s, h) = (s.as_bytes(), head(s.as_bytes()));
-        let (bytes, ends) = (&self.bytes, &self.ends);
-        let matches = |slot: &Slot| {
-            slot.len as usize == s.len() && slot.head == h && (s.len() <= HEAD || arena_get(bytes, ends, slot.index) == s)
-        };
-        self.table.find(hash, matches).map(|slot| slot.index)
+        self.table.find(hash, matches(&self.bytes, &self.ends, s.as_bytes())).map(|slot| slot.index)
     }
 
     /// Hints the CPU to load the table slot of a string with this [`hash`].
@@ -89,15 +91,11 @@ impl Interner {
     /// The index of `s`, adding it when new; the flag says whether it was added.
     #[inline]
     pub fn intern(&mut self, s: &str) -> (u32, bool) {
-        let (s, h) = (s.as_bytes(), head(s.as_bytes()));
+        let s = s.as_bytes();
         let (bytes, ends) = (&self.bytes, &self.ends);
-        let next = ends.len() as u32;
-        let matches = |slot: &Slot| {
-            slot.len as usize == s.len() && slot.head == h && (s.len() <= HEAD || arena_get(bytes, ends, slot.index) == s)
-        };
-        let make = || Slot { head: h, len: s.len() as u32, index: next };
+        let make = || Slot { head: head(s), len: s.len() as u32, index: ends.len() as u32 };
         let rehash = |slot: &Slot| xxh3_64(arena_get(bytes, ends, slot.index));
-        let (slot, added) = self.table.find_or_insert(xxh3_64(s), matches, make, rehash);
+        let (slot, added) = self.table.find_or_insert(xxh3_64(s), matches(bytes, ends, s), make, rehash);
         let index = slot.index;
         if added {
             self.bytes.extend_from_slice(s);
@@ -111,7 +109,7 @@ impl Interner {
         (0..self.len() as u32).map(|i| self.get(i))
     }
 
-    /// Heap bytes held (arena, offsets, hash table with its control bytes).
+    /// Heap bytes held (arena, offsets, hash table).
     pub fn heap_bytes(&self) -> usize {
         self.bytes.capacity() + self.ends.capacity() * 4 + self.table.heap_bytes()
     }
