@@ -40,8 +40,36 @@ struct Scanner<'a> {
     i: usize,
 }
 
-/// The position of the first `"`, `\\` or control character in `b`, eight bytes at a time.
+/// The position of the first `"`, `\\` or control character in `b`: sixteen bytes at a
+/// time with SSE2 (every x86_64 has it), then eight at a time.
 fn special_byte(b: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let mut i = 0;
+        while i + 16 <= b.len() {
+            // SAFETY: SSE2 is part of x86_64; the load reads b[i..i + 16], inside `b`.
+            let hits = unsafe {
+                let x = _mm_loadu_si128(b.as_ptr().add(i) as *const __m128i);
+                let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
+                let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
+                // Below 0x20 (unsigned): max(x, 0x1f) == 0x1f.
+                let control = _mm_cmpeq_epi8(_mm_max_epu8(x, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f));
+                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
+            };
+            if hits != 0 {
+                return Some(i + hits.trailing_zeros() as usize);
+            }
+            i += 16;
+        }
+        special_byte_swar(&b[i..]).map(|p| i + p)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    special_byte_swar(b)
+}
+
+/// `special_byte` eight bytes at a time.
+fn special_byte_swar(b: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // A byte's high bit is set in `zero(x)` when that byte of x is 0; exact for the lowest
@@ -362,6 +390,7 @@ mod tests {
                 })
                 .collect();
             assert_eq!(special_byte(&bytes), plain(&bytes), "{bytes:?}");
+            assert_eq!(special_byte_swar(&bytes), plain(&bytes), "{bytes:?}");
         }
     }
 
