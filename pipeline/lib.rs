@@ -17,9 +17,11 @@
 //! ```
 //!
 //! - [`event`]: the event contract; bytes -> validated [`event::Event`] or a reason.
-//! - [`state`]: per-member state rows, the pure fold, dedup memory, checkpoints (a snapshot
-//!   plus per-epoch deltas).
-//! - [`engine`]: the run loop's core shared by every command; exactly-once checkpoints.
+//! - [`state`]: per-member state rows, the pure fold, dedup memory, prefetchable hash
+//!   tables, checkpoints (a snapshot plus per-epoch deltas).
+//! - [`engine`]: the run loop's core shared by every command: messages in batches of 32
+//!   (decoded, their members' state prefetched, then applied in order); exactly-once
+//!   checkpoints.
 //! - [`source`]: Kafka consumer (`run`) and JSON-lines files (`backfill`).
 //! - [`sink`]: Parquet tables with staged, manifest-driven publication; output topics.
 //! - [`query`]: DataFusion over the tables; table, CSV, JSON and Excel output.
