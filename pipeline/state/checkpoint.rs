@@ -572,14 +572,14 @@ pub(super) fn decode_refresh(d: &mut Decoder<'_>) -> Result<Option<RefreshRecord
 }
 
 fn encode_rollups<W: io::Write>(r: &Rollups, e: &mut Encoder<W>) -> io::Result<()> {
-    let month_buyers: Vec<i64> = r.month_buyers.iter().map(|k| k as i64).collect();
+    let month_buyers: Vec<i64> = r.month_buyers.keys().map(|k| k as i64).collect();
     e.i64s(month_buyers.into_iter())?;
     let entries: Vec<(u64, MemberStore)> = r.member_stores.iter().map(|(k, v)| (k, *v)).collect();
     encode_member_stores(&entries, e)
 }
 
 fn decode_rollups(d: &mut Decoder<'_>) -> Result<Rollups, Corrupt> {
-    let month_buyers = d.i64s()?.into_iter().map(|k| k as u64).collect();
+    let month_buyers = d.i64s()?.into_iter().map(|k| (k as u64, ())).collect();
     let member_stores = decode_member_stores(d)?.into_iter().collect();
     Ok(Rollups { month_buyers, member_stores, ..Rollups::default() })
 }

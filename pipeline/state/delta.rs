@@ -154,7 +154,7 @@ pub(super) fn apply(c: &mut Checkpoint, file: &[u8]) -> Result<(), Corrupt> {
             unpack_class(packed, tags, scored_at);
     }
     let r = &mut c.rollups;
-    r.month_buyers.extend(d.i64s()?.into_iter().map(|k| k as u64));
+    r.month_buyers.extend(d.i64s()?.into_iter().map(|k| (k as u64, ())));
     r.member_stores.extend(decode_member_stores(&mut d)?);
     if !d.at_end() {
         return Err(Corrupt("trailing bytes after the rollups".into()));

@@ -184,73 +184,6 @@ pub fn hash_u64(key: u64) -> u64 {
 /// `u64::MAX` marks an empty slot, so it cannot be a key.
 const NO_KEY: u64 = u64::MAX;
 
-impl Slot for u64 {
-    const EMPTY: Self = NO_KEY;
-    fn is_empty(&self) -> bool {
-        *self == NO_KEY
-    }
-}
-
-/// A set of packed `u64` keys (not `u64::MAX`).
-#[derive(Debug, Clone, Default)]
-pub struct U64Set(FlatTable<u64>);
-
-impl U64Set {
-    /// Adds `key`; true when it was new.
-    #[inline]
-    pub fn insert(&mut self, key: u64) -> bool {
-        assert_ne!(key, NO_KEY, "u64::MAX cannot be a key");
-        self.0.find_or_insert(hash_u64(key), |&k| k == key, || key, |&k| hash_u64(k)).1
-    }
-
-    pub fn contains(&self, key: u64) -> bool {
-        self.0.find(hash_u64(key), |&k| k == key).is_some()
-    }
-
-    pub fn prefetch(&self, key: u64) {
-        self.0.prefetch(hash_u64(key));
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        self.0.iter().copied()
-    }
-
-    pub fn heap_bytes(&self) -> usize {
-        self.0.heap_bytes()
-    }
-}
-
-impl FromIterator<u64> for U64Set {
-    fn from_iter<I: IntoIterator<Item = u64>>(keys: I) -> Self {
-        let keys = keys.into_iter();
-        let mut set = Self(FlatTable::with_capacity(keys.size_hint().0));
-        set.extend(keys);
-        set
-    }
-}
-
-impl Extend<u64> for U64Set {
-    fn extend<I: IntoIterator<Item = u64>>(&mut self, keys: I) {
-        for key in keys {
-            self.insert(key);
-        }
-    }
-}
-
-impl PartialEq for U64Set {
-    fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().all(|k| other.contains(k))
-    }
-}
-
 /// A value type of a [`U64Map`]: `FILLER` sits beside the empty key in unused slots.
 pub trait MapValue: Copy + Default {
     const FILLER: Self;
@@ -273,6 +206,13 @@ impl<V: MapValue> Slot for Entry<V> {
 #[derive(Debug, Clone)]
 pub struct U64Map<V>(FlatTable<Entry<V>>);
 
+/// A set of packed `u64` keys: a map to nothing (8 bytes a slot).
+pub type U64Set = U64Map<()>;
+
+impl MapValue for () {
+    const FILLER: Self = ();
+}
+
 impl<V: MapValue> Default for U64Map<V> {
     fn default() -> Self {
         Self(FlatTable::default())
@@ -280,12 +220,19 @@ impl<V: MapValue> Default for U64Map<V> {
 }
 
 impl<V: MapValue> U64Map<V> {
+    /// The value of `key`, inserting the default when absent; the flag says whether it was.
+    #[inline]
+    fn find_or_insert(&mut self, key: u64) -> (&mut V, bool) {
+        assert_ne!(key, NO_KEY, "u64::MAX cannot be a key");
+        let make = || Entry { key, value: V::default() };
+        let (entry, added) = self.0.find_or_insert(hash_u64(key), |e| e.key == key, make, |e| hash_u64(e.key));
+        (&mut entry.value, added)
+    }
+
     /// The value of `key`, inserting the default when absent.
     #[inline]
     pub fn entry(&mut self, key: u64) -> &mut V {
-        assert_ne!(key, NO_KEY, "u64::MAX cannot be a key");
-        let make = || Entry { key, value: V::default() };
-        &mut self.0.find_or_insert(hash_u64(key), |e| e.key == key, make, |e| hash_u64(e.key)).0.value
+        self.find_or_insert(key).0
     }
 
     pub fn insert(&mut self, key: u64, value: V) {
@@ -294,6 +241,10 @@ impl<V: MapValue> U64Map<V> {
 
     pub fn get(&self, key: u64) -> Option<&V> {
         self.0.find(hash_u64(key), |e| e.key == key).map(|e| &e.value)
+    }
+
+    pub fn contains_key(&self, key: u64) -> bool {
+        self.get(key).is_some()
     }
 
     pub fn prefetch(&self, key: u64) {
@@ -312,8 +263,20 @@ impl<V: MapValue> U64Map<V> {
         self.0.iter().map(|e| (e.key, &e.value))
     }
 
+    pub fn keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.0.iter().map(|e| e.key)
+    }
+
     pub fn heap_bytes(&self) -> usize {
         self.0.heap_bytes()
+    }
+}
+
+impl U64Set {
+    /// Adds `key`; true when it was new.
+    #[inline]
+    pub fn add(&mut self, key: u64) -> bool {
+        self.find_or_insert(key).1
     }
 }
 
@@ -358,13 +321,14 @@ mod tests {
             // Keys shaped like the packed (member, store) ones, with many repeats.
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let key = (x >> 40) % 50_000 << 32 | (x >> 20) % 300;
-            assert_eq!(set.insert(key), std_set.insert(key));
+            assert_eq!(set.add(key), std_set.insert(key));
             *map.entry(key) += i;
             *std_map.entry(key).or_insert(0u32) += i;
         }
         assert_eq!(set.len(), std_set.len());
-        assert!(std_set.iter().all(|&k| set.contains(k)));
-        assert!(!set.contains(1 << 63));
+        assert!(std_set.iter().all(|&k| set.contains_key(k)));
+        assert!(!set.contains_key(1 << 63));
+        assert_eq!(set.keys().count(), std_set.len());
         assert_eq!(map.len(), std_map.len());
         assert!(std_map.iter().all(|(&k, v)| map.get(k) == Some(v)));
         assert_eq!(map.iter().count(), std_map.len());

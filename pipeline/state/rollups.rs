@@ -80,7 +80,7 @@ impl Rollups {
     pub fn purchase(&mut self, member: u32, store: Option<u32>, day: Day, amount: i64) {
         let store = store.unwrap_or(ONLINE);
         let month_key = self::month_key(member, store, day);
-        let added = self.month_buyers.insert(month_key);
+        let added = self.month_buyers.add(month_key);
         if added {
             self.new_month_buyers.push(month_key);
         }
