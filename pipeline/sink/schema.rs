@@ -46,11 +46,24 @@ pub fn events() -> SchemaRef {
     ]))
 }
 
-/// Columns of `table` whose values are (nearly) unique per row, by Parquet column path:
-/// no dictionary and no statistics for them (see `TableStore::properties`).
-pub fn unique_columns(table: &str) -> &'static [&'static str] {
+/// Columns of `table` with too many distinct values for a dictionary to pay, by Parquet
+/// column path (see `TableStore::properties`): unique per row (`event_id`, `order_id`,
+/// `offset`, ...) or nearly (a day's `member_id`s, `occurred_at`s and `amount`s: measured
+/// at 600K members, without a dictionary the events table is 7% smaller and faster to write).
+pub fn dictionary_free_columns(table: &str) -> &'static [&'static str] {
     match table {
-        "events" => &["event_id", "order_id", "attributes", "offset", "ingested_at"],
+        "events" => &[
+            "event_id", "order_id", "attributes", "offset", "ingested_at", "member_id", "occurred_at", "amount",
+        ],
+        _ => &[],
+    }
+}
+
+/// Columns of `table` whose minimum and maximum per page and row group select nothing (ids
+/// in random order, JSON text): no statistics. `occurred_at` and `amount` keep theirs.
+pub fn statistics_free_columns(table: &str) -> &'static [&'static str] {
+    match table {
+        "events" => &["event_id", "order_id", "attributes", "offset", "ingested_at", "member_id"],
         _ => &[],
     }
 }

@@ -73,9 +73,9 @@ impl TableStore {
         self.staging(epoch).join(rel.replace('/', "#"))
     }
 
-    /// Writer settings for the table file `rel`: columns the schema marks as (nearly)
-    /// unique per row are written without a dictionary — it would only overflow and fall
-    /// back — and without min/max statistics, which no query can prune on.
+    /// Writer settings for the table file `rel`: columns with (nearly) as many distinct
+    /// values as rows are written without a dictionary — it would only overflow and fall
+    /// back — and those no query can prune on without min/max statistics (see `schema`).
     fn properties(&self, rel: &str) -> WriterProperties {
         let compression = match self.config.compression {
             Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(1).expect("valid level")),
@@ -85,11 +85,12 @@ impl TableStore {
             .set_compression(compression)
             .set_max_row_group_row_count(Some(256 * 1024));
         let table = rel.split('/').next().unwrap_or_default();
-        for column in schema::unique_columns(table) {
-            let path = ColumnPath::new(column.split('.').map(str::to_string).collect());
-            builder = builder
-                .set_column_dictionary_enabled(path.clone(), false)
-                .set_column_statistics_enabled(path, EnabledStatistics::None);
+        let path = |column: &str| ColumnPath::new(column.split('.').map(str::to_string).collect());
+        for column in schema::dictionary_free_columns(table) {
+            builder = builder.set_column_dictionary_enabled(path(column), false);
+        }
+        for column in schema::statistics_free_columns(table) {
+            builder = builder.set_column_statistics_enabled(path(column), EnabledStatistics::None);
         }
         builder.build()
     }
@@ -273,5 +274,58 @@ mod tests {
         assert_eq!(fs::read(dir.path().join(flat)).unwrap(), b"flat");
         assert_eq!(fs::read(dir.path().join(nested)).unwrap(), b"nested");
         assert!(!store.staging(3).exists());
+    }
+
+    #[test]
+    fn events_columns_are_written_with_the_schema_s_dictionary_and_statistics_choices() {
+        use std::sync::Arc;
+        use arrow::array::{ArrayRef, Decimal128Array, Int32Array, Int64Array, ListArray, StringArray, TimestampMicrosecondArray};
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let dir = tempfile::tempdir().unwrap();
+        let store = TableStore::new(dir.path(), &TablesConfig::default());
+        let schema = schema::events();
+        let rows = 1000;
+        let text = |f: &dyn Fn(usize) -> String| -> ArrayRef { Arc::new(StringArray::from_iter_values((0..rows).map(f))) };
+        let ts = |f: &dyn Fn(usize) -> i64| -> ArrayRef {
+            Arc::new(TimestampMicrosecondArray::from_iter_values((0..rows).map(f)).with_timezone("UTC"))
+        };
+        let arrow::datatypes::DataType::List(item) = schema.field(10).data_type() else { panic!("items is a list") };
+        let items = ListArray::new_null(item.clone(), rows);
+        let columns: Vec<ArrayRef> = vec![
+            text(&|i| format!("e{i}")),
+            text(&|i| ["purchase", "refund"][i % 2].to_string()),
+            text(&|i| format!("m{}", i % 7)),
+            ts(&|i| i as i64 * 1_000_000),
+            text(&|i| format!("s{}", i % 3)),
+            text(&|_| "pos".to_string()),
+            text(&|i| format!("o{i}")),
+            Arc::new(Decimal128Array::from_iter_values((0..rows).map(|i| i as i128)).with_precision_and_scale(18, 2).unwrap()),
+            text(&|_| "CNY".to_string()),
+            Arc::new(Int64Array::from_iter_values((0..rows).map(|i| i as i64))),
+            Arc::new(items),
+            text(&|_| "{}".to_string()),
+            text(&|_| "topic".to_string()),
+            Arc::new(Int32Array::from_iter_values((0..rows).map(|_| 0))),
+            Arc::new(Int64Array::from_iter_values((0..rows).map(|i| i as i64))),
+            ts(&|i| i as i64),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        let rel = "events/dt=2025-01-01/part-0000000001.parquet";
+        store.stage(1, rel, schema, [Ok(batch)]).unwrap();
+        let reader = SerializedFileReader::new(File::open(store.staged(1, rel)).unwrap()).unwrap();
+        let group = reader.metadata().row_group(0);
+        let column = |name: &str| (0..group.num_columns()).map(|c| group.column(c)).find(|c| c.column_path().string() == name).unwrap();
+        for name in ["event_id", "member_id", "occurred_at", "amount", "offset"] {
+            assert!(column(name).dictionary_page_offset().is_none(), "{name} has a dictionary");
+        }
+        for name in ["type", "store_id", "currency", "source"] {
+            assert!(column(name).dictionary_page_offset().is_some(), "{name} has no dictionary");
+        }
+        for name in ["event_id", "member_id", "order_id"] {
+            assert!(column(name).statistics().is_none(), "{name} has statistics");
+        }
+        for name in ["occurred_at", "amount", "type", "store_id"] {
+            assert!(column(name).statistics().is_some(), "{name} has no statistics");
+        }
     }
 }
