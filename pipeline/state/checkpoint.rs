@@ -432,7 +432,6 @@ fn decode_members(d: &mut Decoder<'_>) -> Result<MemberTable, Corrupt> {
     if columns.iter().any(|c| c.len() != n) || totals.len() != n || last_stores.len() != n {
         return Err(Corrupt("member columns disagree in length".into()));
     }
-    m.rows.reserve_exact(n);
     for i in 0..n {
         let mut row = Member {
             signed_up_at: columns[0][i],

@@ -6,6 +6,7 @@
 //! an arena.
 
 use super::calendar::Day;
+use super::chunked::ChunkedVec;
 use super::dedup::{SeenIds, Verdict};
 use super::flat::{prefetch, prefetch_slice};
 use super::interner::Interner;
@@ -106,7 +107,7 @@ impl Default for Member {
 pub struct MemberTable {
     pub ids: Interner,
     pub stores: Interner,
-    pub rows: Vec<Member>,
+    pub rows: ChunkedVec<Member>,
     /// Days up to and including this one can no longer fall inside any window, because
     /// the as-of day only moves forward; their buckets are dropped.
     pub window_floor: Day,
@@ -188,11 +189,6 @@ impl MemberTable {
     fn member(&mut self, id: &str) -> u32 {
         let (m, added) = self.ids.intern(id);
         if added {
-            if self.rows.len() == self.rows.capacity() {
-                // Grow by half instead of doubling: just past 8M members (136-byte rows)
-                // doubling leaves over a gigabyte of rows unused.
-                self.rows.reserve_exact((self.rows.len() / 2).max(1024));
-            }
             self.rows.push(Member::default());
             self.changed.mark(m);
         }
@@ -350,7 +346,7 @@ impl MemberTable {
     /// marked changed: a checkpoint restored from older rows repeats it.
     pub fn drop_below_floor(&mut self) {
         let floor = self.window_floor;
-        for row in &mut self.rows {
+        for row in self.rows.iter_mut() {
             if row.window.first().is_some_and(|b| b.day <= floor) {
                 row.window.retain(|b| b.day > floor);
             }
@@ -406,7 +402,7 @@ impl MemberTable {
     pub fn memory_bytes(&self) -> (usize, usize) {
         let mut base = self.rows.capacity() * (std::mem::size_of::<Member>() - std::mem::size_of::<SeenIds>());
         let mut dedup = self.rows.capacity() * std::mem::size_of::<SeenIds>();
-        for row in &self.rows {
+        for row in self.rows.iter() {
             base += row.window.capacity() * std::mem::size_of::<DayBucket>();
             base += row.store_days.capacity() * std::mem::size_of::<StoreDay>();
             base += row.profile.as_ref().map_or(0, |p| {

@@ -2,6 +2,7 @@
 
 pub mod calendar;
 pub mod checkpoint;
+mod chunked;
 mod codec;
 pub mod counters;
 pub mod dedup;

@@ -230,7 +230,7 @@ fn snapshot_plus_deltas_restore_the_state_exactly() {
         assert!(back.members.ids.iter().eq(ckpt.members.ids.iter()));
         assert!(back.members.stores.iter().eq(ckpt.members.stores.iter()));
         assert_eq!((back.members.window_floor, back.members.as_of_high), (ckpt.members.window_floor, ckpt.members.as_of_high));
-        for (a, b) in back.members.rows.iter().zip(&ckpt.members.rows) {
+        for (a, b) in back.members.rows.iter().zip(ckpt.members.rows.iter()) {
             let scalars = |r: &super::members::Member| (r.first_purchase, r.last_purchase, r.newest_event, r.purchases_total, r.last_store, r.signed_up_at);
             assert_eq!(scalars(a), scalars(b));
             assert_eq!((&a.window, &a.store_days, a.seen.sorted()), (&b.window, &b.store_days, b.seen.sorted()));
