@@ -59,12 +59,15 @@ pub fn dictionary_free_columns(table: &str) -> &'static [&'static str] {
     }
 }
 
-/// Columns of `table` whose minimum and maximum per page and row group select nothing (ids
-/// in random order, JSON text): no statistics. `occurred_at` and `amount` keep theirs.
-pub fn statistics_free_columns(table: &str) -> &'static [&'static str] {
+/// The only columns of `table` with statistics, when not all: min/max per page and row
+/// group select something only where values follow the file's order. Events are written
+/// in arrival order, so `occurred_at` prunes; member, store, type and item columns are
+/// spread over every page (their statistics took a sixth of the time spent writing the
+/// table: perf samples in parquet and zstd, 6M events at 600K members).
+pub fn statistics_columns(table: &str) -> Option<&'static [&'static str]> {
     match table {
-        "events" => &["event_id", "order_id", "attributes", "offset", "ingested_at", "member_id"],
-        _ => &[],
+        "events" => Some(&["occurred_at"]),
+        _ => None,
     }
 }
 

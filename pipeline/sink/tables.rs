@@ -75,7 +75,7 @@ impl TableStore {
 
     /// Writer settings for the table file `rel`: columns with (nearly) as many distinct
     /// values as rows are written without a dictionary — it would only overflow and fall
-    /// back — and those no query can prune on without min/max statistics (see `schema`).
+    /// back — and statistics only where a query can prune on them (see `schema`).
     fn properties(&self, rel: &str) -> WriterProperties {
         let compression = match self.config.compression {
             Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(1).expect("valid level")),
@@ -89,8 +89,11 @@ impl TableStore {
         for column in schema::dictionary_free_columns(table) {
             builder = builder.set_column_dictionary_enabled(path(column), false);
         }
-        for column in schema::statistics_free_columns(table) {
-            builder = builder.set_column_statistics_enabled(path(column), EnabledStatistics::None);
+        if let Some(columns) = schema::statistics_columns(table) {
+            builder = builder.set_statistics_enabled(EnabledStatistics::None);
+            for column in columns {
+                builder = builder.set_column_statistics_enabled(path(column), EnabledStatistics::Page);
+            }
         }
         builder.build()
     }
@@ -277,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn events_columns_are_written_with_the_schema_s_dictionary_and_statistics_choices() {
+    fn events_columns_have_the_schema_s_dictionaries_and_statistics() {
         use std::sync::Arc;
         use arrow::array::{ArrayRef, Decimal128Array, Int32Array, Int64Array, ListArray, StringArray, TimestampMicrosecondArray};
         use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -321,11 +324,10 @@ mod tests {
         for name in ["type", "store_id", "currency", "source"] {
             assert!(column(name).dictionary_page_offset().is_some(), "{name} has no dictionary");
         }
-        for name in ["event_id", "member_id", "order_id"] {
+        for name in ["event_id", "member_id", "order_id", "amount", "type", "store_id"] {
             assert!(column(name).statistics().is_none(), "{name} has statistics");
         }
-        for name in ["occurred_at", "amount", "type", "store_id"] {
-            assert!(column(name).statistics().is_some(), "{name} has no statistics");
-        }
+        let stats = column("occurred_at").statistics().expect("occurred_at has statistics");
+        assert_eq!((stats.min_bytes_opt(), stats.max_bytes_opt()), (Some(&0i64.to_le_bytes()[..]), Some(&999_000_000i64.to_le_bytes()[..])));
     }
 }
