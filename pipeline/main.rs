@@ -23,6 +23,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc returns freed memory to the kernel 10 ms after it was last used; every
 /// checkpoint then faults its buffers back in, zeroed (on this VM that was a third of a
 /// checkpoint). Keep freed memory for half a minute, longer than a checkpoint interval.
+///
+/// The C libraries (zstd, librdkafka) allocate with glibc's malloc, which maps blocks above
+/// its threshold afresh and unmaps them on free: zstd's context for each Parquet column
+/// chunk (a few MB) was a new mapping every time, and its page faults were most of the
+/// pipeline's in steady state. Serve such blocks from the heap and keep it.
 fn keep_freed_memory() {
     unsafe extern "C" {
         fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
@@ -31,6 +36,12 @@ fn keep_freed_memory() {
     const PURGE_DELAY: std::ffi::c_int = 15;
     // SAFETY: sets a plain option value; mimalloc reads it at each purge.
     unsafe { mi_option_set(PURGE_DELAY, 30_000) };
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets glibc's tuning values; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
+    }
 }
 
 #[derive(Parser)]
