@@ -322,9 +322,9 @@ impl Engine {
         let first = self.ckpt.counters.consumed - msgs.len() as u64;
         for (i, (msg, decoded)) in msgs.iter().zip(decoded).enumerate() {
             match decoded {
-                Ok((event, day, _)) => {
+                Ok((event, day, hash)) => {
                     let sampled = timed && (first + i as u64) % TIME_EVERY == 0;
-                    self.apply_decoded(msg, &event, day, now, sampled);
+                    self.apply_decoded(msg, &event, hash, day, now, sampled);
                 }
                 Err(rejection) => self.dead_letter(msg, rejection, None, None, now),
             }
@@ -352,7 +352,7 @@ impl Engine {
     }
 
     /// The per-event part of `process`, after decoding; `timed` samples this event's stages.
-    fn apply_decoded(&mut self, msg: &Message<'_>, event: &crate::event::Event<'_>, day: Day, now: i64, timed: bool) {
+    fn apply_decoded(&mut self, msg: &Message<'_>, event: &crate::event::Event<'_>, id_hash: u64, day: Day, now: i64, timed: bool) {
         if let Some(key) = msg.key {
             if key != event.member_id.as_bytes() {
                 self.ckpt.counters.key_mismatches += 1;
@@ -371,7 +371,7 @@ impl Engine {
             }
         }
         let t1 = timed.then(Instant::now);
-        let applied = self.ckpt.members.apply(event, day, &self.rules, now);
+        let applied = self.ckpt.members.apply_hashed(event, id_hash, day, &self.rules, now);
         let t2 = timed.then(Instant::now);
         match applied {
             Applied::New(m) => {

@@ -91,11 +91,18 @@ impl Interner {
     /// The index of `s`, adding it when new; the flag says whether it was added.
     #[inline]
     pub fn intern(&mut self, s: &str) -> (u32, bool) {
+        self.intern_hashed(hash(s), s)
+    }
+
+    /// `intern` with the string's [`hash`] already computed.
+    #[inline]
+    pub fn intern_hashed(&mut self, hash: u64, s: &str) -> (u32, bool) {
+        debug_assert_eq!(hash, self::hash(s));
         let s = s.as_bytes();
         let (bytes, ends) = (&self.bytes, &self.ends);
         let make = || Slot { head: head(s), len: s.len() as u32, index: ends.len() as u32 };
         let rehash = |slot: &Slot| xxh3_64(arena_get(bytes, ends, slot.index));
-        let (slot, added) = self.table.find_or_insert(xxh3_64(s), matches(bytes, ends, s), make, rehash);
+        let (slot, added) = self.table.find_or_insert(hash, matches(bytes, ends, s), make, rehash);
         let index = slot.index;
         if added {
             self.bytes.extend_from_slice(s);

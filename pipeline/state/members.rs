@@ -186,8 +186,8 @@ impl MemberTable {
         }
     }
 
-    fn member(&mut self, id: &str) -> u32 {
-        let (m, added) = self.ids.intern(id);
+    fn member(&mut self, hash: u64, id: &str) -> u32 {
+        let (m, added) = self.ids.intern_hashed(hash, id);
         if added {
             self.rows.push(Member::default());
             self.changed.mark(m);
@@ -197,7 +197,13 @@ impl MemberTable {
 
     /// Applies `event` (already decoded; `day` is its business day) exactly once.
     pub fn apply(&mut self, event: &Event<'_>, day: Day, rules: &StateRules, now: i64) -> Applied {
-        let m = self.member(&event.member_id);
+        self.apply_hashed(event, super::interner::hash(&event.member_id), day, rules, now)
+    }
+
+    /// `apply` with the member id's interner hash already computed (the engine hashed it
+    /// to prefetch the member's state).
+    pub fn apply_hashed(&mut self, event: &Event<'_>, id_hash: u64, day: Day, rules: &StateRules, now: i64) -> Applied {
+        let m = self.member(id_hash, &event.member_id);
         let i = m as usize;
         let newest = self.rows[i].newest_event;
         let horizon_micros = rules.dedup_horizon_days as i64 * MICROS_PER_DAY;
@@ -211,11 +217,11 @@ impl MemberTable {
                 ),
             ));
         }
-        let id_hash = xxhash_rust::xxh3::xxh3_64(event.event_id.as_bytes());
+        let event_hash = xxhash_rust::xxh3::xxh3_64(event.event_id.as_bytes());
         let content = event.content_hash() as u32;
         let newest_day = if newest == NONE { day } else { day.max((newest / MICROS_PER_DAY) as Day) };
         let forget_before = newest_day - rules.dedup_horizon_days - 2;
-        match self.rows[i].seen.check_and_insert(id_hash, content, day, forget_before) {
+        match self.rows[i].seen.check_and_insert(event_hash, content, day, forget_before) {
             Verdict::Duplicate => return Applied::Duplicate,
             Verdict::Conflict => {
                 return Applied::Rejected(Rejection::new(
