@@ -102,7 +102,8 @@ impl SeenIds {
         if self.small.len() >= SMALL {
             self.small.retain(|s| s.day >= forget_before);
         }
-        self.small.push(entry);
+        let end = self.small.len();
+        super::chunked::insert_compact(&mut self.small, end, entry);
         if self.small.len() > SMALL {
             *self = Self::restore(std::mem::take(&mut self.small));
         }

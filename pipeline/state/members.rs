@@ -6,7 +6,7 @@
 //! an arena.
 
 use super::calendar::Day;
-use super::chunked::ChunkedVec;
+use super::chunked::{insert_compact, ChunkedVec};
 use super::dedup::{SeenIds, Verdict};
 use super::flat::{prefetch, prefetch_slice};
 use super::interner::Interner;
@@ -276,7 +276,7 @@ impl MemberTable {
         if let (Some(store), true) = (store, day > self.window_floor) {
             let entry = StoreDay { store, day };
             if let Err(k) = row.store_days.binary_search(&entry) {
-                row.store_days.insert(k, entry);
+                insert_compact(&mut row.store_days, k, entry);
             }
         }
         self.add_to_day(i, day, 1, event.amount.map_or(0, |a| a.0));
@@ -302,7 +302,7 @@ impl MemberTable {
                 buckets[k].purchases += purchases;
                 buckets[k].net += net;
             }
-            Err(k) => buckets.insert(k, DayBucket { day, purchases, net }),
+            Err(k) => insert_compact(buckets, k, DayBucket { day, purchases, net }),
         }
     }
 
