@@ -17,8 +17,8 @@
 //! ```
 //!
 //! - [`event`]: the event contract; bytes -> validated [`event::Event`] or a reason.
-//! - [`state`]: per-member state rows, the pure fold, dedup memory, prefetchable hash
-//!   tables, checkpoints (a snapshot plus per-epoch deltas).
+//! - [`state`]: per-member state rows (in fixed chunks that never move), the pure fold,
+//!   dedup memory, prefetchable hash tables, checkpoints (a snapshot plus per-epoch deltas).
 //! - [`engine`]: the run loop's core shared by every command: messages in batches of 32
 //!   (decoded, their members' state prefetched, then applied in order); exactly-once
 //!   checkpoints.
