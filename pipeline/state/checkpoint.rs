@@ -323,16 +323,20 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
     }
     e.u32s(m.rows.iter().map(|r| r.purchases_total))?;
     e.u32s(m.rows.iter().map(|r| r.last_store))?;
-    let mut buf = Vec::with_capacity(1 << 16);
+    // Each member's lists, gathered about 64 KB at a time (the encoder hashes every write).
+    let mut buf = Vec::with_capacity(1 << 17);
     for i in 0..m.len() {
-        buf.clear();
         encode_lists(&mut buf, &m.rows[i]);
-        e.bytes(&buf)?;
+        if buf.len() >= 1 << 16 || i == m.len() / 2 {
+            e.bytes(&buf)?;
+            buf.clear();
+        }
         if i == m.len() / 2 {
             e.flush()?;
             crash::point("mid_checkpoint");
         }
     }
+    e.bytes(&buf)?;
     let profiles: Vec<(usize, &Profile)> =
         m.rows.iter().enumerate().filter_map(|(i, r)| r.profile.as_deref().map(|p| (i, p))).collect();
     e.u64(profiles.len() as u64)?;
@@ -345,22 +349,28 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
 
 /// A member's window buckets, store days and remembered event ids.
 pub(super) fn encode_lists(buf: &mut Vec<u8>, row: &Member) {
+    /// Appends one entry's fields, little-endian, with one copy into `buf`.
+    fn entry<const N: usize>(buf: &mut Vec<u8>, parts: [&[u8]; 3]) {
+        let mut bytes = [0u8; N];
+        let mut at = 0;
+        for part in parts {
+            bytes[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        buf.extend_from_slice(&bytes[..at]);
+    }
+    buf.reserve(12 + row.window.len() * 16 + row.store_days.len() * 8 + row.seen.len() * 16);
     buf.extend_from_slice(&(row.window.len() as u32).to_le_bytes());
     for b in &row.window {
-        buf.extend_from_slice(&b.day.to_le_bytes());
-        buf.extend_from_slice(&b.purchases.to_le_bytes());
-        buf.extend_from_slice(&b.net.to_le_bytes());
+        entry::<16>(buf, [&b.day.to_le_bytes(), &b.purchases.to_le_bytes(), &b.net.to_le_bytes()]);
     }
     buf.extend_from_slice(&(row.store_days.len() as u32).to_le_bytes());
     for s in &row.store_days {
-        buf.extend_from_slice(&s.store.to_le_bytes());
-        buf.extend_from_slice(&s.day.to_le_bytes());
+        entry::<8>(buf, [&s.store.to_le_bytes(), &s.day.to_le_bytes(), &[]]);
     }
     buf.extend_from_slice(&(row.seen.len() as u32).to_le_bytes());
     for s in row.seen.iter() {
-        buf.extend_from_slice(&s.id_hash.to_le_bytes());
-        buf.extend_from_slice(&s.content.to_le_bytes());
-        buf.extend_from_slice(&s.day.to_le_bytes());
+        entry::<16>(buf, [&s.id_hash.to_le_bytes(), &s.content.to_le_bytes(), &s.day.to_le_bytes()]);
     }
 }
 
