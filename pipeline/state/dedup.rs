@@ -103,7 +103,7 @@ impl SeenIds {
             self.small.retain(|s| s.day >= forget_before);
         }
         let end = self.small.len();
-        super::chunked::insert_compact(&mut self.small, end, entry);
+        super::growth::insert_compact(&mut self.small, end, entry);
         if self.small.len() > SMALL {
             *self = Self::restore(std::mem::take(&mut self.small));
         }

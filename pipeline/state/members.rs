@@ -6,7 +6,7 @@
 //! an arena.
 
 use super::calendar::Day;
-use super::chunked::{insert_compact, ChunkedVec};
+use super::growth::{insert_compact, ChunkedVec};
 use super::dedup::{SeenIds, Verdict};
 use super::flat::{prefetch, prefetch_slice};
 use super::interner::Interner;

@@ -2,12 +2,12 @@
 
 pub mod calendar;
 pub mod checkpoint;
-mod chunked;
 mod codec;
 pub mod counters;
 pub mod dedup;
 pub mod flat;
 mod delta;
+mod growth;
 pub mod interner;
 pub mod members;
 pub mod rollups;
