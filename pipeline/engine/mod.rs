@@ -534,7 +534,7 @@ impl Engine {
         if !dead.is_empty() {
             report.dead_letters = dead.len();
             let rel = format!("{DEAD_LETTERS}/part-{epoch:010}.parquet");
-            self.tables.stage(epoch, &rel, schema::dead_letters(), [Ok(dead_letters::to_batch(&dead)?)])?;
+            self.tables.stage(epoch, &rel, schema::dead_letters(), dead_letters::batches(&dead).map(|b| Ok(b?)))?;
             manifest.publish.push(rel);
             touched.push((DEAD_LETTERS.to_string(), schema::dead_letters()));
         }

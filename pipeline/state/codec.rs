@@ -4,22 +4,43 @@ use std::io::{self, Write};
 
 use xxhash_rust::xxh3::Xxh3;
 
-/// Writes values and hashes every byte, for the trailing checksum.
+/// Writes values and hashes every byte, for the trailing checksum. Small writes are
+/// gathered into a buffer of [`Encoder::BUFFER`] bytes before they are hashed and written:
+/// the streaming hash copies every input shorter than its block into its own buffer, and
+/// a checkpoint writes millions of ids and lengths (same bytes, same checksum).
 pub struct Encoder<W: Write> {
     out: W,
     hash: Xxh3,
+    buf: Vec<u8>,
     pub written: u64,
 }
 
 impl<W: Write> Encoder<W> {
+    const BUFFER: usize = 64 << 10;
+
     pub fn new(out: W) -> Self {
-        Self { out, hash: Xxh3::new(), written: 0 }
+        Self { out, hash: Xxh3::new(), buf: Vec::with_capacity(Self::BUFFER), written: 0 }
     }
 
     pub fn bytes(&mut self, b: &[u8]) -> io::Result<()> {
-        self.hash.update(b);
         self.written += b.len() as u64;
-        self.out.write_all(b)
+        if self.buf.len() + b.len() > Self::BUFFER {
+            self.drain()?;
+            if b.len() >= Self::BUFFER {
+                self.hash.update(b);
+                return self.out.write_all(b);
+            }
+        }
+        self.buf.extend_from_slice(b);
+        Ok(())
+    }
+
+    /// Hashes and writes the gathered bytes.
+    fn drain(&mut self) -> io::Result<()> {
+        self.hash.update(&self.buf);
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
     }
 
     pub fn u64(&mut self, v: u64) -> io::Result<()> {
@@ -67,11 +88,13 @@ impl<W: Write> Encoder<W> {
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
+        self.drain()?;
         self.out.flush()
     }
 
     /// Writes the checksum of everything so far and returns the writer.
     pub fn finish(mut self) -> io::Result<W> {
+        self.drain()?;
         let sum = self.hash.digest();
         self.out.write_all(&sum.to_le_bytes())?;
         self.out.flush()?;
@@ -158,5 +181,42 @@ impl<'a> Decoder<'a> {
 
     pub fn at_end(&self) -> bool {
         self.pos == self.buf.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gathered_writes_are_the_bytes_written_with_their_checksum() {
+        let big = vec![7u8; Encoder::<Vec<u8>>::BUFFER * 2 + 3];
+        let ints: Vec<i64> = (0..200_000).map(|i| i * 3 - 7).collect();
+        let mut e = Encoder::new(Vec::new());
+        let mut expected = Vec::new();
+        for i in 0..10_000u64 {
+            e.u64(i).unwrap();
+            e.str("member").unwrap();
+            expected.extend_from_slice(&i.to_le_bytes());
+            expected.extend_from_slice(&6u64.to_le_bytes());
+            expected.extend_from_slice(b"member");
+        }
+        e.flush().unwrap();
+        // A flush leaves every byte so far in the writer (the mid-checkpoint crash point).
+        assert_eq!(e.out, expected);
+        e.blob(&big).unwrap();
+        e.i64s(ints.iter().copied()).unwrap();
+        e.i32(-5).unwrap();
+        expected.extend_from_slice(&(big.len() as u64).to_le_bytes());
+        expected.extend_from_slice(&big);
+        expected.extend_from_slice(&(ints.len() as u64).to_le_bytes());
+        ints.iter().for_each(|v| expected.extend_from_slice(&v.to_le_bytes()));
+        expected.extend_from_slice(&(-5i32).to_le_bytes());
+        assert_eq!(e.written, expected.len() as u64);
+        let file = e.finish().unwrap();
+        assert_eq!(&file[..expected.len()], &expected[..]);
+        assert_eq!(file[expected.len()..], xxhash_rust::xxh3::xxh3_64(&expected).to_le_bytes());
+        let mut d = Decoder::new(&file).unwrap();
+        assert_eq!((d.u64().unwrap(), d.str().unwrap()), (0, "member"));
     }
 }
