@@ -2,9 +2,31 @@
 //! `YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)`, to microseconds since the epoch (UTC).
 //! Anything else — and every error — is chrono's; a test holds the two equal.
 
-use chrono::NaiveDate;
-
 const MICROS_PER_SECOND: i64 = 1_000_000;
+
+/// Days from 1970-01-01 to a valid proleptic Gregorian date (`None` if invalid), by
+/// H. Hinnant's `days_from_civil`: plain arithmetic instead of chrono's validated date
+/// type and its table lookups.
+fn days_from_civil(year: i64, month: u32, day: u32) -> Option<i64> {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => return None,
+    };
+    if day == 0 || day > month_days {
+        return None;
+    }
+    // Years start in March, so the leap day is the last of its year.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * ((month as i64 + 9) % 12) + 2) / 5 + day as i64 - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    Some(era * 146_097 + day_of_era - 719_468)
+}
 
 fn digits(b: &[u8]) -> Option<u32> {
     b.iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + (c - b'0') as u32))
@@ -16,7 +38,7 @@ pub(super) fn rfc3339_micros(text: &str) -> Option<i64> {
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let date = NaiveDate::from_ymd_opt(digits(&b[0..4])? as i32, digits(&b[5..7])?, digits(&b[8..10])?)?;
+    let days = days_from_civil(digits(&b[0..4])? as i64, digits(&b[5..7])?, digits(&b[8..10])?)?;
     let (hour, minute, second) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
     if hour > 23 || minute > 59 || second > 59 {
         return None;
@@ -49,7 +71,6 @@ pub(super) fn rfc3339_micros(text: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let days = date.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days();
     let seconds = days * 86_400 + (hour * 3600 + minute * 60 + second) as i64 - offset_seconds;
     Some(seconds * MICROS_PER_SECOND + micros)
 }
@@ -102,5 +123,19 @@ mod tests {
         assert!(answered > 20_000, "the fast path answered only {answered} times");
         assert_eq!(rfc3339_micros("2025-03-01T10:00:00+08:00"), Some(1_740_794_400_000_000));
         assert_eq!(rfc3339_micros("1969-12-31T23:59:59.999999Z"), Some(-1));
+        assert_eq!(rfc3339_micros("0000-03-01T00:00:00Z"), chrono_micros("0000-03-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn days_match_chrono_for_every_date_of_five_centuries_and_the_ends_of_the_range() {
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        for year in (0..=9999).filter(|y| *y < 100 || (1800..2300).contains(y) || *y > 9900) {
+            for month in 0..=13 {
+                for day in 0..=32 {
+                    let chrono_days = chrono::NaiveDate::from_ymd_opt(year, month, day).map(|d| (d - epoch).num_days());
+                    assert_eq!(days_from_civil(year as i64, month, day), chrono_days, "{year}-{month}-{day}");
+                }
+            }
+        }
     }
 }

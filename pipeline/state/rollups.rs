@@ -7,9 +7,7 @@
 //! - per member and store, all-time orders, amounts and first/last purchase day (the
 //!   `member_store` table, written with the members table).
 
-use chrono::Datelike;
-
-use super::calendar::{day_to_date, Day};
+use super::calendar::{year_month, Day};
 use super::flat::{MapValue, U64Map, U64Set};
 
 /// Store index for purchases without a store (online).
@@ -17,8 +15,8 @@ pub const ONLINE: u32 = (1 << 20) - 1;
 
 /// (member, store, month) packed: member in the high 32 bits, store in 20, month in 12.
 pub fn month_key(member: u32, store: u32, day: Day) -> u64 {
-    let d = day_to_date(day);
-    let month = ((d.year() - 2000) * 12 + d.month0() as i32).clamp(0, 4095) as u64;
+    let (year, month) = year_month(day);
+    let month = ((year - 2000) * 12 + month as i32 - 1).clamp(0, 4095) as u64;
     (member as u64) << 32 | ((store.min(ONLINE) as u64) << 12) | month
 }
 
@@ -112,6 +110,9 @@ impl Rollups {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Datelike;
+
+    use super::super::calendar::day_to_date;
     use super::*;
 
     #[test]
