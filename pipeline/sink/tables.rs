@@ -75,7 +75,8 @@ impl TableStore {
 
     /// Writer settings for the table file `rel`: columns with (nearly) as many distinct
     /// values as rows are written without a dictionary — it would only overflow and fall
-    /// back — and statistics only where a query can prune on them (see `schema`).
+    /// back — some of them delta-encoded, and statistics only where a query can prune on
+    /// them (see `schema`).
     fn properties(&self, rel: &str) -> WriterProperties {
         let compression = match self.config.compression {
             Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(1).expect("valid level")),
@@ -88,6 +89,9 @@ impl TableStore {
         let path = |column: &str| ColumnPath::new(column.split('.').map(str::to_string).collect());
         for column in schema::dictionary_free_columns(table) {
             builder = builder.set_column_dictionary_enabled(path(column), false);
+        }
+        for (column, encoding) in schema::delta_encoded_columns(table) {
+            builder = builder.set_column_encoding(path(column), *encoding);
         }
         if let Some(columns) = schema::statistics_columns(table) {
             builder = builder.set_statistics_enabled(EnabledStatistics::None);
@@ -320,6 +324,10 @@ mod tests {
         let column = |name: &str| (0..group.num_columns()).map(|c| group.column(c)).find(|c| c.column_path().string() == name).unwrap();
         for name in ["event_id", "member_id", "occurred_at", "amount", "offset"] {
             assert!(column(name).dictionary_page_offset().is_none(), "{name} has a dictionary");
+        }
+        use parquet::basic::Encoding;
+        for (name, encoding) in [("event_id", Encoding::DELTA_BYTE_ARRAY), ("occurred_at", Encoding::DELTA_BINARY_PACKED), ("attributes", Encoding::PLAIN)] {
+            assert!(column(name).encodings().any(|e| e == encoding), "{name} is not {encoding}");
         }
         for name in ["type", "store_id", "currency", "source"] {
             assert!(column(name).dictionary_page_offset().is_some(), "{name} has no dictionary");
