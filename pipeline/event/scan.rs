@@ -154,7 +154,12 @@ impl<'a> Scanner<'a> {
         self.i = start + len;
         (self.peek()? == b'"').then_some(())?;
         self.i += 1;
-        Some(&self.text[start..start + len])
+        debug_assert!(self.text.is_char_boundary(start) && self.text.is_char_boundary(start + len));
+        // SAFETY: `text` is valid UTF-8 and both ends are next to an ASCII `"` (`start`
+        // follows one, `start + len` is one), and an ASCII byte is never inside a multi-byte
+        // character, so both are character boundaries within `text`. Checking them again
+        // was a tenth of this function's instructions (callgrind).
+        Some(unsafe { self.text.get_unchecked(start..start + len) })
     }
 
     fn cow(&mut self) -> Option<Cow<'a, str>> {
