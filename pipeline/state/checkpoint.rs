@@ -323,7 +323,8 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
     }
     e.u32s(m.rows.iter().map(|r| r.purchases_total))?;
     e.u32s(m.rows.iter().map(|r| r.last_store))?;
-    // Each member's lists, gathered about 64 KB at a time (the encoder hashes every write).
+    // Each member's lists, gathered about 64 KB at a time: the encoder takes a buffer this
+    // large as it is (smaller writes it would copy into its own).
     let mut buf = Vec::with_capacity(1 << 17);
     for i in 0..m.len() {
         encode_lists(&mut buf, &m.rows[i]);

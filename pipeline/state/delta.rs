@@ -34,8 +34,9 @@ pub(super) fn encode<W: io::Write>(c: &Checkpoint, reclassified: bool, e: &mut E
     }
     let rows = m.changed.sorted();
     e.u64(rows.len() as u64)?;
-    // Rows are gathered in `buf` and written to the encoder (which hashes every write)
-    // about 64 KB at a time; the same bytes as field by field.
+    // Rows are gathered in `buf` and handed to the encoder about 64 KB at a time, which it
+    // takes as they are (smaller writes it would copy into its own buffer); the same bytes
+    // as field by field.
     let mut buf = Vec::with_capacity(1 << 17);
     for (k, &i) in rows.iter().enumerate() {
         let row = &m.rows[i as usize];
