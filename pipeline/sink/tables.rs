@@ -284,6 +284,26 @@ mod tests {
     }
 
     #[test]
+    fn member_tables_write_ids_and_amounts_without_a_dictionary() {
+        use parquet::basic::Encoding;
+        let store = TableStore::new(Path::new("unused"), &TablesConfig::default());
+        let path = |c: &str| ColumnPath::new(vec![c.to_string()]);
+        let members = store.properties("members/members.parquet");
+        for column in ["member_id", "attributes", "monetary", "last_purchase_at"] {
+            assert!(!members.dictionary_enabled(&path(column)), "members.{column} has a dictionary");
+        }
+        for column in ["recency_days", "rfm_segment", "last_store_id"] {
+            assert!(members.dictionary_enabled(&path(column)), "members.{column} has no dictionary");
+        }
+        assert_eq!(members.encoding(&path("member_id")), Some(Encoding::DELTA_BYTE_ARRAY));
+        let member_store = store.properties("member_store/member_store.parquet");
+        assert!(!member_store.dictionary_enabled(&path("purchase_amount")));
+        assert!(member_store.dictionary_enabled(&path("store_id")));
+        // Other tables keep the writer's defaults.
+        assert!(store.properties("store_day/part-0000000001.parquet").dictionary_enabled(&path("store_id")));
+    }
+
+    #[test]
     fn events_columns_have_the_schema_s_dictionaries_and_statistics() {
         use std::sync::Arc;
         use arrow::array::{ArrayRef, Decimal128Array, Int32Array, Int64Array, ListArray, StringArray, TimestampMicrosecondArray};
