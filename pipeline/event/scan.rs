@@ -147,6 +147,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string without escapes or control characters; its contents.
+    #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
