@@ -68,10 +68,10 @@ pub fn dictionary_free_columns(table: &str) -> &'static [&'static str] {
 /// columns only): DELTA_BINARY_PACKED for integers close to the previous row's (offsets,
 /// ingest and event times, amounts), DELTA_BYTE_ARRAY for ids sharing a prefix with the
 /// previous row's (`member_store` lists a member's stores in consecutive rows). zstd then
-/// has a fraction of the bytes to compress: measured on the
-/// benchmark's events (callgrind, 300K events), 6% fewer instructions writing the tables
-/// and a 10% smaller events table. Every Parquet reader of the last years decodes them
-/// (parquet-mr/Spark, Arrow C++/pyarrow, DuckDB, DataFusion).
+/// has a fraction of the bytes to compress: measured on the benchmark's events (callgrind,
+/// 300K events), 6% fewer instructions writing the tables and a 10% smaller events table.
+/// Every Parquet reader of the last years decodes them (parquet-mr/Spark, Arrow
+/// C++/pyarrow, DuckDB, DataFusion).
 pub fn delta_encoded_columns(table: &str) -> &'static [(&'static str, Encoding)] {
     const INTEGERS: Encoding = Encoding::DELTA_BINARY_PACKED;
     const IDS: Encoding = Encoding::DELTA_BYTE_ARRAY;
