@@ -323,21 +323,13 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
     }
     e.u32s(m.rows.iter().map(|r| r.purchases_total))?;
     e.u32s(m.rows.iter().map(|r| r.last_store))?;
-    // Each member's lists, gathered about 64 KB at a time: the encoder takes a buffer this
-    // large as it is (smaller writes it would copy into its own).
-    let mut buf = Vec::with_capacity(1 << 17);
     for i in 0..m.len() {
-        encode_lists(&mut buf, &m.rows[i]);
-        if buf.len() >= 1 << 16 || i == m.len() / 2 {
-            e.bytes(&buf)?;
-            buf.clear();
-        }
+        e.put(|buf| encode_lists(buf, &m.rows[i]))?;
         if i == m.len() / 2 {
             e.flush()?;
             crash::point("mid_checkpoint");
         }
     }
-    e.bytes(&buf)?;
     let profiles: Vec<(usize, &Profile)> =
         m.rows.iter().enumerate().filter_map(|(i, r)| r.profile.as_deref().map(|p| (i, p))).collect();
     e.u64(profiles.len() as u64)?;

@@ -72,19 +72,25 @@ impl<W: Write> Encoder<W> {
         self.fixed(v, |x, buf| buf.extend_from_slice(&x.to_le_bytes()))
     }
 
-    /// A length, then each value's fixed-size encoding, written in chunks of 64K values.
+    /// A length, then each value's fixed-size encoding.
     fn fixed<T>(&mut self, v: impl ExactSizeIterator<Item = T>, put: impl Fn(T, &mut Vec<u8>)) -> io::Result<()> {
-        const CHUNK: usize = 1 << 16;
         self.u64(v.len() as u64)?;
-        let mut buf = Vec::with_capacity(v.len().min(CHUNK) * std::mem::size_of::<T>());
-        for (i, x) in v.enumerate() {
-            put(x, &mut buf);
-            if (i + 1) % CHUNK == 0 {
-                self.bytes(&buf)?;
-                buf.clear();
-            }
+        for x in v {
+            self.put(|buf| put(x, buf))?;
         }
-        self.bytes(&buf)
+        Ok(())
+    }
+
+    /// Appends what `put` writes straight into the buffer (no intermediate copy), e.g. a
+    /// row's fields and lists; the buffer is written out once it passes [`Encoder::BUFFER`].
+    pub fn put(&mut self, put: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
+        let before = self.buf.len();
+        put(&mut self.buf);
+        self.written += (self.buf.len() - before) as u64;
+        if self.buf.len() >= Self::BUFFER {
+            self.drain()?;
+        }
+        Ok(())
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
@@ -207,11 +213,15 @@ mod tests {
         e.blob(&big).unwrap();
         e.i64s(ints.iter().copied()).unwrap();
         e.i32(-5).unwrap();
+        for i in 0..20_000u32 {
+            e.put(|buf| buf.extend_from_slice(&i.to_le_bytes())).unwrap();
+        }
         expected.extend_from_slice(&(big.len() as u64).to_le_bytes());
         expected.extend_from_slice(&big);
         expected.extend_from_slice(&(ints.len() as u64).to_le_bytes());
         ints.iter().for_each(|v| expected.extend_from_slice(&v.to_le_bytes()));
         expected.extend_from_slice(&(-5i32).to_le_bytes());
+        (0..20_000u32).for_each(|i| expected.extend_from_slice(&i.to_le_bytes()));
         assert_eq!(e.written, expected.len() as u64);
         let file = e.finish().unwrap();
         assert_eq!(&file[..expected.len()], &expected[..]);

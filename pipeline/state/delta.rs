@@ -34,35 +34,26 @@ pub(super) fn encode<W: io::Write>(c: &Checkpoint, reclassified: bool, e: &mut E
     }
     let rows = m.changed.sorted();
     e.u64(rows.len() as u64)?;
-    // Rows are gathered in `buf` and handed to the encoder about 64 KB at a time, which it
-    // takes as they are (smaller writes it would copy into its own buffer); the same bytes
-    // as field by field.
-    let mut buf = Vec::with_capacity(1 << 17);
     for (k, &i) in rows.iter().enumerate() {
         let row = &m.rows[i as usize];
-        buf.extend_from_slice(&(i as u64).to_le_bytes());
-        for v in [row.signed_up_at, row.first_purchase, row.last_purchase, row.newest_event, row.updated_at] {
-            buf.extend_from_slice(&v.to_le_bytes());
-        }
-        buf.extend_from_slice(&row.purchases_total.to_le_bytes());
-        buf.extend_from_slice(&row.last_store.to_le_bytes());
-        encode_lists(&mut buf, row);
-        buf.extend_from_slice(&u64::from(row.profile.is_some()).to_le_bytes());
+        e.put(|buf| {
+            buf.extend_from_slice(&(i as u64).to_le_bytes());
+            for v in [row.signed_up_at, row.first_purchase, row.last_purchase, row.newest_event, row.updated_at] {
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+            buf.extend_from_slice(&row.purchases_total.to_le_bytes());
+            buf.extend_from_slice(&row.last_store.to_le_bytes());
+            encode_lists(buf, row);
+            buf.extend_from_slice(&u64::from(row.profile.is_some()).to_le_bytes());
+        })?;
         if let Some(p) = &row.profile {
-            e.bytes(&buf)?;
-            buf.clear();
             encode_profile(e, p)?;
-        }
-        if buf.len() >= 1 << 16 || k == rows.len() / 2 {
-            e.bytes(&buf)?;
-            buf.clear();
         }
         if k == rows.len() / 2 {
             e.flush()?;
             crash::point("mid_checkpoint");
         }
     }
-    e.bytes(&buf)?;
     if rows.is_empty() {
         e.flush()?;
         crash::point("mid_checkpoint");
