@@ -515,8 +515,7 @@ impl Engine {
             report.events_rows += records.len();
             let dir = format!("{EVENTS}/dt={}", day_to_date(day));
             let rel = format!("{dir}/part-{epoch:010}.parquet");
-            let batches = self.events.batches(&records).map(|b| Ok(b?));
-            self.tables.stage(epoch, &rel, schema::events(), batches)?;
+            self.tables.stage_events(epoch, &rel, &self.events.records(), &records)?;
             manifest.publish.push(rel);
             touched.push((dir, schema::events()));
         }

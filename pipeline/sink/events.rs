@@ -1,18 +1,9 @@
-//! Accepted events, buffered per business day until the next checkpoint builds them into
-//! Arrow batches.
+//! Accepted events, buffered per business day until the next checkpoint writes them into
+//! the events table (`events_file`).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use arrow::array::{
-    ArrayBuilder, ArrayRef, Decimal128Builder, Int32Builder, Int64Builder, ListArray, RecordBatch, StringBuilder,
-    StructArray, TimestampMicrosecondBuilder,
-};
-use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, Field};
-use arrow::error::ArrowError;
-
-use super::schema;
+use super::events_file::Value;
 use crate::event::Event;
 use crate::state::Day;
 
@@ -28,7 +19,7 @@ pub struct Origin<'a> {
 /// Accepted events of the current epoch: each one encoded as a compact record in an arena
 /// that is reused from epoch to epoch (no per-day column buffers growing on the hot path,
 /// no fresh memory once the first epoch has run), indexed by `dt`. The checkpoint turns
-/// each day's records into Arrow batches of [`BATCH_ROWS`].
+/// each day's records into a file of the events table.
 #[derive(Default)]
 pub struct EventsBuffer {
     arena: Arena,
@@ -52,16 +43,15 @@ impl EventsBuffer {
         self.days.entry(day).or_default().push(address);
     }
 
-    /// Takes the epoch's events: per day, oldest first, the addresses of its records. Build
-    /// each day with [`EventsBuffer::batches`], then [`EventsBuffer::clear`] the buffer.
+    /// Takes the epoch's events: per day, oldest first, the addresses of its records. Write
+    /// each day with [`EventsBuffer::records`], then [`EventsBuffer::clear`] the buffer.
     pub fn take_days(&mut self) -> Vec<(Day, Vec<u64>)> {
         std::mem::take(&mut self.days).into_iter().collect()
     }
 
-    /// The Arrow batches of some records, [`BATCH_ROWS`] at a time: each is encoded to
-    /// Parquet while still in cache, and its buffers are recycled by the next one.
-    pub fn batches<'a>(&'a self, addresses: &'a [u64]) -> impl Iterator<Item = Result<RecordBatch, ArrowError>> + 'a {
-        addresses.chunks(BATCH_ROWS).map(|chunk| build_batch(&self.arena, &self.sources, chunk))
+    /// The epoch's records, for [`super::events_file::write`].
+    pub fn records(&self) -> Records<'_> {
+        Records { arena: &self.arena, sources: &self.sources }
     }
 
     /// Forgets the records taken (keeping the arena's memory for the next epoch).
@@ -71,9 +61,6 @@ impl EventsBuffer {
         self.sources.clear();
     }
 }
-
-/// Rows per Arrow batch built from the records (a few MB: fits the last-level cache).
-pub const BATCH_ROWS: usize = 8192;
 
 /// Byte chunks that records are appended to; cleared, not freed, between epochs.
 #[derive(Default)]
@@ -220,178 +207,110 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn build_batch(arena: &Arena, sources: &[String], addresses: &[u64]) -> Result<RecordBatch, ArrowError> {
-    let mut c = DayColumns::with_capacity(addresses.len());
-    for &address in addresses {
-        let mut r = Reader { b: arena.get(address) };
+/// A record's fields as the events table's leaf columns (in the order of
+/// `schema::events()`), each with its repetition and definition levels.
+pub struct RecordFields<'a> {
+    reader: Reader<'a>,
+    sources: &'a [String],
+}
+
+impl<'a> RecordFields<'a> {
+    /// Calls `leaf(column, repetition, definition, value)` for every entry of the record;
+    /// a column's entries come in order (all of them for `items`, one for the others).
+    pub fn visit<E>(mut self, mut leaf: impl FnMut(usize, u32, u32, Value<'a>) -> Result<(), E>) -> Result<(), E> {
+        let r = &mut self.reader;
+        let text = |s: Option<&'a str>| s.map_or((0, Value::Null), |s| (1, Value::Str(s)));
         let flags = r.u16();
         let kind = crate::event::EventType::ALL[r.u8() as usize];
-        let source = &sources[r.u32() as usize];
+        let source = &self.sources[r.u32() as usize];
         let partition = r.u32() as i32;
         let (occurred_at, offset, ingested_at, amount, points) = (r.i64(), r.i64(), r.i64(), r.i64(), r.i64());
-        c.event_id.append_value(r.str());
-        c.kind.append_value(kind.as_str());
-        c.member_id.append_value(r.str());
-        c.currency.append_value(r.str());
-        c.occurred_at.append_value(occurred_at);
-        c.store_id.append_option(r.opt_str(flags, HAS_STORE));
-        c.channel.append_option(r.opt_str(flags, HAS_CHANNEL));
-        c.order_id.append_option(r.opt_str(flags, HAS_ORDER));
-        c.attributes.append_option(r.opt_str(flags, HAS_ATTRIBUTES));
-        c.amount
-            .append_option((flags & HAS_AMOUNT != 0).then_some(amount as i128));
-        c.points.append_option((flags & HAS_POINTS != 0).then_some(points));
-        for _ in 0..r.u32() {
+        leaf(0, 0, 0, Value::Str(r.str()))?;
+        leaf(1, 0, 0, Value::Str(kind.as_str()))?;
+        leaf(2, 0, 0, Value::Str(r.str()))?;
+        leaf(8, 0, 0, Value::Str(r.str()))?;
+        leaf(3, 0, 0, Value::Int(occurred_at))?;
+        for (column, bit) in [(4, HAS_STORE), (5, HAS_CHANNEL), (6, HAS_ORDER), (15, HAS_ATTRIBUTES)] {
+            let (def, value) = text(r.opt_str(flags, bit));
+            leaf(column, 0, def, value)?;
+        }
+        let int = |present: bool, v: i64| if present { (1, Value::Int(v)) } else { (0, Value::Null) };
+        let (def, value) = int(flags & HAS_AMOUNT != 0, amount);
+        leaf(7, 0, def, value)?;
+        let (def, value) = int(flags & HAS_POINTS != 0, points);
+        leaf(9, 0, def, value)?;
+        let items = r.u32();
+        if items == 0 {
+            for column in ITEM_COLUMNS {
+                leaf(column, 0, 0, Value::Null)?;
+            }
+        }
+        // An item is defined at level 3 (items, list, item); its optional fields at 4.
+        for n in 0..items {
+            let rep = u32::from(n > 0);
             let item_flags = r.u16();
             let (qty, unit_price) = (r.i64(), r.i64());
-            c.sku.append_value(r.str());
-            c.category.append_option(r.opt_str(item_flags, HAS_CATEGORY));
-            c.brand.append_option(r.opt_str(item_flags, HAS_BRAND));
-            c.qty.append_value(qty);
-            c.unit_price
-                .append_option((item_flags & HAS_UNIT_PRICE != 0).then_some(unit_price as i128));
+            leaf(10, rep, 3, Value::Str(r.str()))?;
+            for (column, bit) in [(11, HAS_CATEGORY), (12, HAS_BRAND)] {
+                let (def, value) = text(r.opt_str(item_flags, bit));
+                leaf(column, rep, 3 + def, value)?;
+            }
+            leaf(13, rep, 3, Value::Int(qty))?;
+            let (def, value) = int(item_flags & HAS_UNIT_PRICE != 0, unit_price);
+            leaf(14, rep, 3 + def, value)?;
         }
-        c.item_offsets.push(c.sku.len() as i32);
-        c.item_valid.push(flags & HAS_ITEMS != 0);
-        c.source.append_value(source);
-        c.partition.append_value(partition);
-        c.offset.append_value(offset);
-        c.ingested_at.append_value(ingested_at);
+        leaf(16, 0, 0, Value::Str(source))?;
+        leaf(17, 0, 0, Value::Int(partition.into()))?;
+        leaf(18, 0, 0, Value::Int(offset))?;
+        leaf(19, 0, 0, Value::Int(ingested_at))
     }
-    c.finish()
 }
 
-struct DayColumns {
-    event_id: StringBuilder,
-    kind: StringBuilder,
-    member_id: StringBuilder,
-    occurred_at: TimestampMicrosecondBuilder,
-    store_id: StringBuilder,
-    channel: StringBuilder,
-    order_id: StringBuilder,
-    amount: Decimal128Builder,
-    currency: StringBuilder,
-    points: Int64Builder,
-    item_offsets: Vec<i32>,
-    item_valid: Vec<bool>,
-    sku: StringBuilder,
-    category: StringBuilder,
-    brand: StringBuilder,
-    qty: Int64Builder,
-    unit_price: Decimal128Builder,
-    attributes: StringBuilder,
-    source: StringBuilder,
-    partition: Int32Builder,
-    offset: Int64Builder,
-    ingested_at: TimestampMicrosecondBuilder,
+/// The leaf columns of `items`: sku, category, brand, qty, unit_price.
+const ITEM_COLUMNS: [usize; 5] = [10, 11, 12, 13, 14];
+
+/// The epoch's records, as the events file writer reads them.
+pub struct Records<'a> {
+    arena: &'a Arena,
+    sources: &'a [String],
 }
 
-impl DayColumns {
-    fn with_capacity(rows: usize) -> Self {
-        let strings = |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
-        let items = rows * 2;
-        let mut item_offsets = Vec::with_capacity(rows + 1);
-        item_offsets.push(0);
-        Self {
-            event_id: strings(16),
-            kind: strings(8),
-            member_id: strings(10),
-            occurred_at: TimestampMicrosecondBuilder::with_capacity(rows),
-            store_id: strings(4),
-            channel: strings(4),
-            order_id: strings(16),
-            amount: Decimal128Builder::with_capacity(rows),
-            currency: strings(3),
-            points: Int64Builder::with_capacity(rows),
-            item_offsets,
-            item_valid: Vec::with_capacity(rows),
-            sku: StringBuilder::with_capacity(items, items * 8),
-            category: StringBuilder::with_capacity(items, items * 8),
-            brand: StringBuilder::with_capacity(items, items * 8),
-            qty: Int64Builder::with_capacity(items),
-            unit_price: Decimal128Builder::with_capacity(items),
-            attributes: StringBuilder::with_capacity(rows, 0),
-            source: strings(12),
-            partition: Int32Builder::with_capacity(rows),
-            offset: Int64Builder::with_capacity(rows),
-            ingested_at: TimestampMicrosecondBuilder::with_capacity(rows),
-        }
-    }
-
-    fn finish(mut self) -> Result<RecordBatch, ArrowError> {
-        let money = |b: &mut Decimal128Builder| -> Result<ArrayRef, ArrowError> {
-            Ok(Arc::new(b.finish().with_precision_and_scale(18, 2)?))
-        };
-        let utc = |b: &mut TimestampMicrosecondBuilder| -> ArrayRef { Arc::new(b.finish().with_timezone("UTC")) };
-        let item_struct = StructArray::try_new(
-            schema::item_fields(),
-            vec![
-                Arc::new(self.sku.finish()),
-                Arc::new(self.category.finish()),
-                Arc::new(self.brand.finish()),
-                Arc::new(self.qty.finish()),
-                money(&mut self.unit_price)?,
-            ],
-            None,
-        )?;
-        let items = ListArray::try_new(
-            Arc::new(Field::new("item", DataType::Struct(schema::item_fields()), true)),
-            OffsetBuffer::new(self.item_offsets.into()),
-            Arc::new(item_struct),
-            Some(self.item_valid.into()),
-        )?;
-        RecordBatch::try_new(
-            schema::events(),
-            vec![
-                Arc::new(self.event_id.finish()),
-                Arc::new(self.kind.finish()),
-                Arc::new(self.member_id.finish()),
-                utc(&mut self.occurred_at),
-                Arc::new(self.store_id.finish()),
-                Arc::new(self.channel.finish()),
-                Arc::new(self.order_id.finish()),
-                money(&mut self.amount)?,
-                Arc::new(self.currency.finish()),
-                Arc::new(self.points.finish()),
-                Arc::new(items),
-                Arc::new(self.attributes.finish()),
-                Arc::new(self.source.finish()),
-                Arc::new(self.partition.finish()),
-                Arc::new(self.offset.finish()),
-                utc(&mut self.ingested_at),
-            ],
-        )
+impl<'a> Records<'a> {
+    pub fn get(&self, address: u64) -> RecordFields<'a> {
+        RecordFields { reader: Reader { b: self.arena.get(address) }, sources: self.sources }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{Decimal128Type, Int64Type};
+    use arrow::array::{Array, AsArray, RecordBatch};
+    use arrow::datatypes::{Decimal128Type, Int32Type, Int64Type, TimestampMicrosecondType};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     use super::*;
+    use crate::config::Compression;
     use crate::event::{decode, DecodeLimits};
+    use crate::sink::{events_file, schema};
 
-    /// Every day's records as one batch.
+    /// Every day's records as written to a file and read back by the parquet crate's Arrow
+    /// reader (a decoder that shares no code with the writer).
     fn drain(buffer: &mut EventsBuffer) -> Vec<(Day, RecordBatch)> {
         let days = buffer.take_days();
-        drain_days(buffer, days)
-    }
-
-    fn drain_days(buffer: &mut EventsBuffer, days: Vec<(Day, Vec<u64>)>) -> Vec<(Day, RecordBatch)> {
-        let built = days
-            .iter()
-            .map(|(day, addresses)| {
-                let batches: Vec<_> = buffer.batches(addresses).collect::<Result<_, _>>().unwrap();
-                (*day, arrow::compute::concat_batches(&schema::events(), &batches).unwrap())
-            })
-            .collect();
+        let built = days.iter().map(|(day, addresses)| (*day, write_and_read(buffer, addresses, Compression::Zstd))).collect();
         buffer.clear();
         built
     }
 
+    fn write_and_read(buffer: &EventsBuffer, addresses: &[u64], compression: Compression) -> RecordBatch {
+        let file = events_file::write(Vec::new(), &buffer.records(), addresses, compression).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(file)).unwrap();
+        assert_eq!(reader.schema(), &schema::events(), "the file's Arrow schema");
+        let batches: Vec<_> = reader.with_batch_size(1 << 20).build().unwrap().collect::<Result<_, _>>().unwrap();
+        arrow::compute::concat_batches(&schema::events(), &batches).unwrap()
+    }
+
     #[test]
-    fn every_field_survives_the_arena() {
+    fn every_field_survives_the_arena_and_the_file() {
         let limits = DecodeLimits { max_message_bytes: 1 << 20, min_time: 0, max_time: i64::MAX };
         let texts = [
             r#"{"event_id":"e1","type":"purchase","member_id":"m1","occurred_at":"2025-03-01T10:00:00+08:00","store_id":"s1","channel":"pos","order_id":"o1","amount":"12.50","currency":"EUR","items":[{"sku":"A","category":"tea","qty":2,"unit_price":6.25},{"sku":"B","brand":"x","qty":1}]}"#,
@@ -413,21 +332,29 @@ mod tests {
                 column.is_valid(row).then(|| column.value(row).to_string())
             };
             assert_eq!(text("event_id", 0).as_deref(), Some("e1"));
+            assert_eq!(text("member_id", 1).as_deref(), Some("m2"));
             assert_eq!(text("type", 1).as_deref(), Some("signup"));
             assert_eq!(text("currency", 0).as_deref(), Some("EUR"));
             assert_eq!(text("currency", 1).as_deref(), Some("CNY"));
             assert_eq!(text("store_id", 1), None);
+            assert_eq!(text("channel", 0).as_deref(), Some("pos"));
+            assert_eq!(text("order_id", 0).as_deref(), Some("o1"));
             assert_eq!(text("attributes", 1).as_deref(), Some(r#"{"city":"上海"}"#));
             assert_eq!(text("source", 1).as_deref(), Some("file.jsonl"));
             let amount = first.column_by_name("amount").unwrap().as_primitive::<Decimal128Type>();
             assert_eq!((amount.value(0), amount.is_null(1)), (1250, true));
-            let ingested = first.column_by_name("ingested_at").unwrap().as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            let occurred = first.column_by_name("occurred_at").unwrap().as_primitive::<TimestampMicrosecondType>();
+            assert_eq!(occurred.value(1), events[1].occurred_at);
+            let ingested = first.column_by_name("ingested_at").unwrap().as_primitive::<TimestampMicrosecondType>();
             assert_eq!(ingested.value(0), 555 + round);
+            let partition = first.column_by_name("partition").unwrap().as_primitive::<Int32Type>();
+            assert_eq!((partition.value(0), partition.value(1)), (0, 1));
             let items = first.column_by_name("items").unwrap().as_list::<i32>();
             assert_eq!((items.value_length(0), items.is_null(1)), (2, true));
             let item = items.value(0);
             let item = item.as_struct();
             assert_eq!(item.column(0).as_string::<i32>().value(1), "B");
+            assert_eq!(item.column(1).as_string::<i32>().value(0), "tea");
             assert!(item.column(1).as_string::<i32>().is_null(1));
             assert_eq!(item.column(2).as_string::<i32>().value(1), "x");
             assert_eq!(item.column(3).as_primitive::<Int64Type>().value(0), 2);
@@ -436,16 +363,6 @@ mod tests {
             let points = days[1].1.column_by_name("points").unwrap().as_primitive::<Int64Type>();
             assert_eq!(points.value(0), 7);
         }
-        // A day larger than one batch: the batches together hold every row, in order.
-        for i in 0..BATCH_ROWS * 2 + 5 {
-            buffer.push(100, &events[2], Origin { source: "topic", partition: 0, offset: i as i64 }, "CNY", 0);
-        }
-        let days = buffer.take_days();
-        let sizes: Vec<usize> = buffer.batches(&days[0].1).map(|b| b.unwrap().num_rows()).collect();
-        assert_eq!(sizes, [BATCH_ROWS, BATCH_ROWS, 5]);
-        let (_, batch) = drain_days(&mut buffer, days).remove(0);
-        let offsets = batch.column_by_name("offset").unwrap().as_primitive::<Int64Type>();
-        assert!(offsets.values().iter().enumerate().all(|(i, &o)| o == i as i64));
         // Many sources in one epoch (a backfill of many files).
         let names: Vec<String> = (0..300).map(|i| format!("file-{i}.jsonl")).collect();
         for (i, name) in names.iter().enumerate() {
@@ -454,5 +371,75 @@ mod tests {
         let (_, batch) = drain(&mut buffer).remove(0);
         let sources = batch.column_by_name("source").unwrap().as_string::<i32>();
         assert!(names.iter().enumerate().all(|(i, name)| sources.value(i) == name));
+    }
+
+    /// A day of more rows than a row group, of pages of every kind: values that change
+    /// every row, dictionaries that outgrow their limit (later pages PLAIN), nulls and
+    /// items in varying numbers; read back row by row against the events pushed.
+    #[test]
+    fn large_days_read_back_exactly_in_both_codecs() {
+        let limits = DecodeLimits { max_message_bytes: 1 << 20, min_time: 0, max_time: i64::MAX };
+        let rows = events_file::ROW_GROUP_ROWS + 30_001;
+        let text = |i: usize| {
+            let store = if i % 7 == 0 { String::new() } else { format!(r#","store_id":"store-{:024}""#, i % 90_000) };
+            let items: Vec<String> = (0..i % 4)
+                .map(|k| format!(r#"{{"sku":"sku-{}","qty":{},"unit_price":"{}.{:02}"{}}}"#, (i + k) % 5000, k + 1, i % 300, k, if k == 1 { r#","brand":"b""# } else { "" }))
+                .collect();
+            let items = if items.is_empty() { String::new() } else { format!(r#","items":[{}]"#, items.join(",")) };
+            let amount = if i % 5 == 0 { String::new() } else { format!(r#","amount":{}.{:02}"#, i % 1000, i % 100) };
+            format!(
+                r#"{{"event_id":"evt-{i:08}","type":"{}","member_id":"m{}","occurred_at":"2025-03-01T{:02}:{:02}:{:02}Z"{store},"order_id":"o{i}"{amount}{items}}}"#,
+                if i % 5 == 0 { "review" } else { "purchase" },
+                (i * 7919) % 100_003,
+                i % 24,
+                i % 60,
+                (i / 60) % 60,
+            )
+        };
+        let texts: Vec<String> = (0..rows).map(text).collect();
+        let events: Vec<_> = texts.iter().map(|t| decode(t.as_bytes(), &limits).unwrap()).collect();
+        let mut buffer = EventsBuffer::default();
+        for (i, e) in events.iter().enumerate() {
+            buffer.push(100, e, Origin { source: "topic", partition: (i % 3) as i32, offset: i as i64 * 3 }, "CNY", 1_000 + (i / 1000) as i64);
+        }
+        let days = buffer.take_days();
+        for compression in [Compression::Zstd, Compression::Snappy] {
+            let batch = write_and_read(&buffer, &days[0].1, compression);
+            assert_eq!(batch.num_rows(), rows);
+            let strings = |name: &str| batch.column_by_name(name).unwrap().as_string::<i32>().clone();
+            let (event_id, member_id, store_id, order_id) = (strings("event_id"), strings("member_id"), strings("store_id"), strings("order_id"));
+            let amount = batch.column_by_name("amount").unwrap().as_primitive::<Decimal128Type>().clone();
+            let occurred = batch.column_by_name("occurred_at").unwrap().as_primitive::<TimestampMicrosecondType>().clone();
+            let offset = batch.column_by_name("offset").unwrap().as_primitive::<Int64Type>().clone();
+            let ingested = batch.column_by_name("ingested_at").unwrap().as_primitive::<TimestampMicrosecondType>().clone();
+            let partition = batch.column_by_name("partition").unwrap().as_primitive::<Int32Type>().clone();
+            let items = batch.column_by_name("items").unwrap().as_list::<i32>().clone();
+            for (i, e) in events.iter().enumerate() {
+                assert_eq!(event_id.value(i), e.event_id, "row {i}");
+                assert_eq!(member_id.value(i), e.member_id, "row {i}");
+                assert_eq!(store_id.is_valid(i).then(|| store_id.value(i)), e.store_id.as_deref(), "row {i}");
+                assert_eq!(order_id.value(i), e.order_id.as_deref().unwrap(), "row {i}");
+                assert_eq!(amount.is_valid(i).then(|| amount.value(i) as i64), e.amount.map(|m| m.0), "row {i}");
+                assert_eq!(occurred.value(i), e.occurred_at, "row {i}");
+                assert_eq!((offset.value(i), partition.value(i)), (i as i64 * 3, (i % 3) as i32), "row {i}");
+                assert_eq!(ingested.value(i), 1_000 + (i / 1000) as i64, "row {i}");
+                assert_eq!(items.is_valid(i), !e.items.is_empty(), "row {i}");
+                if items.is_valid(i) {
+                    let list = items.value(i);
+                    let list = list.as_struct();
+                    assert_eq!(list.len(), e.items.len(), "row {i}");
+                    for (k, item) in e.items.iter().enumerate() {
+                        assert_eq!(list.column(0).as_string::<i32>().value(k), item.sku, "row {i} item {k}");
+                        let brand = list.column(2).as_string::<i32>();
+                        assert_eq!(brand.is_valid(k).then(|| brand.value(k)), item.brand.as_deref(), "row {i} item {k}");
+                        assert!(list.column(1).is_null(k));
+                        assert_eq!(list.column(3).as_primitive::<Int64Type>().value(k), item.qty);
+                        let price = list.column(4).as_primitive::<Decimal128Type>();
+                        assert_eq!(price.value(k) as i64, item.unit_price.unwrap().0, "row {i} item {k}");
+                    }
+                }
+            }
+        }
+        buffer.clear();
     }
 }

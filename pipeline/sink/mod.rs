@@ -3,7 +3,9 @@
 
 pub mod topics;
 pub mod dead_letters;
+pub mod encoding;
 pub mod events;
+pub mod events_file;
 pub mod members;
 pub mod rfm_thresholds;
 pub mod schema;

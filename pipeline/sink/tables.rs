@@ -21,7 +21,8 @@ use parquet::schema::types::ColumnPath;
 
 use crate::config::{Compression, TablesConfig};
 use crate::crash;
-use crate::sink::schema;
+use crate::sink::events::Records;
+use crate::sink::{events_file, schema};
 use crate::state::Manifest;
 
 pub const EVENTS: &str = "events";
@@ -107,6 +108,27 @@ impl TableStore {
     where
         I: IntoIterator<Item = Result<RecordBatch, TableError>>,
     {
+        let properties = self.properties(rel);
+        self.stage_with(epoch, rel, |file, pq| {
+            let mut writer = ArrowWriter::try_new(file, schema, Some(properties)).map_err(pq)?;
+            for batch in batches {
+                writer.write(&batch?).map_err(pq)?;
+            }
+            writer.into_inner().map_err(pq)
+        })
+    }
+
+    /// Writes one day's events (`addresses` into `records`) as the staged file `rel`.
+    pub fn stage_events(&self, epoch: u64, rel: &str, records: &Records<'_>, addresses: &[u64]) -> Result<u64, TableError> {
+        self.stage_with(epoch, rel, |file, pq| events_file::write(file, records, addresses, self.config.compression).map_err(pq))
+    }
+
+    /// Creates the staged file `rel` of `epoch` and has `write` fill it (mapping Parquet
+    /// errors with the function it is given); returns the file's size.
+    fn stage_with<F>(&self, epoch: u64, rel: &str, write: F) -> Result<u64, TableError>
+    where
+        F: FnOnce(File, &dyn Fn(parquet::errors::ParquetError) -> TableError) -> Result<File, TableError>,
+    {
         let path = self.staged(epoch, rel);
         let file = match File::create(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -117,11 +139,7 @@ impl TableStore {
         }
         .map_err(io_err(&path))?;
         let pq = |source| TableError::Parquet { path: path.clone(), source };
-        let mut writer = ArrowWriter::try_new(file, schema, Some(self.properties(rel))).map_err(pq)?;
-        for batch in batches {
-            writer.write(&batch?).map_err(pq)?;
-        }
-        let file = writer.into_inner().map_err(pq)?;
+        let file = write(file, &pq)?;
         Ok(file.metadata().map_err(io_err(&path))?.len())
     }
 

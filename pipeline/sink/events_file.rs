@@ -1,0 +1,431 @@
+//! An events table file written from the buffer's records column by column: each record's
+//! fields go straight into per-column pages (dictionary indices, levels, delta-encoded
+//! values) without Arrow arrays in between, and the parquet crate frames the pages, the
+//! footer and the Arrow schema. The same columns, encodings and statistics as the Arrow
+//! writer would produce with the table's settings (`schema`): at 18,700 instructions per
+//! event the Arrow builders, level computation and per-value dictionary interning of the
+//! general writer were a third of the pipeline (callgrind, `scripts/bench-instructions.sh`).
+
+use std::io::Write;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hashbrown::HashMap;
+use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
+use parquet::basic::{Compression as PqCompression, Encoding, Type as Physical};
+use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::errors::{ParquetError, Result};
+use parquet::file::metadata::ColumnChunkMetaData;
+use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
+use parquet::file::properties::WriterProperties;
+use parquet::file::statistics::Statistics;
+use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::ColumnDescPtr;
+
+use super::encoding::{bit_width, delta_binary_packed, delta_byte_array, plain_strings, rle_hybrid};
+use super::events::Records;
+use super::schema;
+use crate::config::Compression;
+
+/// Rows per row group, as the other tables' files have.
+pub const ROW_GROUP_ROWS: usize = 256 * 1024;
+/// A page ends at this many rows or bytes of values (the Arrow writer's defaults).
+const PAGE_ROWS: usize = 20_000;
+const PAGE_BYTES: usize = 1 << 20;
+/// Past this many bytes of values a column's dictionary stops growing and its later pages
+/// are PLAIN, as the Arrow writer does.
+const DICTIONARY_BYTES: usize = 1 << 20;
+
+/// Writes `records` (one business day's, in order) as a Parquet file of the events table
+/// into `out`; returns `out`.
+pub fn write<W: Write + Send>(out: W, records: &Records<'_>, addresses: &[u64], compression: Compression) -> Result<W> {
+    let arrow_schema = schema::events();
+    let descriptor = ArrowSchemaConverter::new().convert(&arrow_schema)?;
+    let mut properties = WriterProperties::builder().set_compression(codec(compression)).build();
+    add_encoded_arrow_schema_to_metadata(&arrow_schema, &mut properties);
+    let mut file = SerializedFileWriter::new(out, descriptor.root_schema_ptr(), Arc::new(properties))?;
+    let mut compressor = Compressor::new(compression)?;
+    let mut columns: Vec<Column<'_>> = (0..descriptor.num_columns()).map(|i| Column::new(descriptor.column(i))).collect();
+    for group in addresses.chunks(ROW_GROUP_ROWS) {
+        for &address in group {
+            records.get(address).visit(|c, rep, def, value| columns[c].push(rep, def, value, &mut compressor))?;
+        }
+        let mut row_group = file.next_row_group()?;
+        for column in &mut columns {
+            let (chunk, close) = column.finish(&mut compressor, group.len())?;
+            row_group.append_column(&chunk, close)?;
+        }
+        row_group.close()?;
+    }
+    file.into_inner()
+}
+
+fn codec(compression: Compression) -> PqCompression {
+    match compression {
+        Compression::Zstd => PqCompression::ZSTD(parquet::basic::ZstdLevel::try_new(1).expect("valid level")),
+        Compression::Snappy => PqCompression::SNAPPY,
+    }
+}
+
+/// A value of a leaf column: text, or an integer (INT64 or INT32 in the file).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Str(&'a str),
+    Int(i64),
+}
+
+enum Compressor {
+    Zstd(zstd::bulk::Compressor<'static>),
+    Snappy(snap::raw::Encoder),
+}
+
+impl Compressor {
+    fn new(compression: Compression) -> Result<Self> {
+        Ok(match compression {
+            Compression::Zstd => Self::Zstd(zstd::bulk::Compressor::new(1).map_err(|e| ParquetError::External(Box::new(e)))?),
+            Compression::Snappy => Self::Snappy(snap::raw::Encoder::new()),
+        })
+    }
+
+    fn compress(&mut self, data: &[u8]) -> Result<Vec<u8>> {
+        match self {
+            Self::Zstd(z) => z.compress(data).map_err(|e| ParquetError::External(Box::new(e))),
+            Self::Snappy(s) => s.compress_vec(data).map_err(|e| ParquetError::External(Box::new(e))),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    Dictionary,
+    Delta,
+    Plain,
+}
+
+/// One leaf column of a row group: the page being filled and the pages written.
+struct Column<'a> {
+    descr: ColumnDescPtr,
+    max_rep: u32,
+    max_def: u32,
+    layout: Layout,
+    statistics: bool,
+    // The page being filled.
+    rep: Vec<u32>,
+    def: Vec<u32>,
+    strs: Vec<&'a str>,
+    ints: Vec<i64>,
+    indices: Vec<u32>,
+    page_rows: usize,
+    page_bytes: usize,
+    // The chunk.
+    dictionary: Dictionary<'a>,
+    dictionary_full: bool,
+    pages: TrackedWrite<Vec<u8>>,
+    locations: Vec<PageLocation>,
+    encodings: Vec<Encoding>,
+    rows: usize,
+    num_values: usize,
+    uncompressed: usize,
+    min_max: Option<(i64, i64)>,
+    scratch: Vec<u8>,
+    lengths: Vec<i64>,
+}
+
+impl<'a> Column<'a> {
+    fn new(descr: ColumnDescPtr) -> Self {
+        let path = descr.path().string();
+        let table = super::tables::EVENTS;
+        let layout = if schema::delta_encoded_columns(table).iter().any(|(c, _)| *c == path) {
+            Layout::Delta
+        } else if schema::dictionary_free_columns(table).contains(&path.as_str()) {
+            Layout::Plain
+        } else {
+            Layout::Dictionary
+        };
+        let statistics = schema::statistics_columns(table).is_some_and(|c| c.contains(&path.as_str()));
+        Self {
+            max_rep: descr.max_rep_level() as u32,
+            max_def: descr.max_def_level() as u32,
+            descr,
+            layout,
+            statistics,
+            rep: Vec::new(),
+            def: Vec::new(),
+            strs: Vec::new(),
+            ints: Vec::new(),
+            indices: Vec::new(),
+            page_rows: 0,
+            page_bytes: 0,
+            dictionary: Dictionary::default(),
+            dictionary_full: false,
+            pages: TrackedWrite::new(Vec::new()),
+            locations: Vec::new(),
+            encodings: vec![Encoding::RLE],
+            rows: 0,
+            num_values: 0,
+            uncompressed: 0,
+            min_max: None,
+            scratch: Vec::new(),
+            lengths: Vec::new(),
+        }
+    }
+
+    /// Adds one entry: its repetition and definition levels and its value (`Null` when the
+    /// definition level says it is absent). A repetition level of 0 starts a row.
+    fn push(&mut self, rep: u32, def: u32, value: Value<'a>, compressor: &mut Compressor) -> Result<()> {
+        if rep == 0 {
+            if self.page_rows == PAGE_ROWS || self.page_bytes >= PAGE_BYTES {
+                self.flush_page(compressor)?;
+            }
+            self.page_rows += 1;
+        }
+        if self.max_rep > 0 {
+            self.rep.push(rep);
+        }
+        if self.max_def > 0 {
+            self.def.push(def);
+        }
+        match value {
+            Value::Null => {}
+            Value::Str(s) => {
+                self.page_bytes += s.len() + 4;
+                if self.layout == Layout::Dictionary && !self.dictionary_full {
+                    self.indices.push(self.dictionary.str_index(s));
+                } else {
+                    self.strs.push(s);
+                }
+            }
+            Value::Int(v) => {
+                self.page_bytes += 8;
+                if self.statistics {
+                    let (min, max) = self.min_max.get_or_insert((v, v));
+                    (*min, *max) = ((*min).min(v), (*max).max(v));
+                }
+                if self.layout == Layout::Dictionary && !self.dictionary_full {
+                    self.indices.push(self.dictionary.int_index(v));
+                } else {
+                    self.ints.push(v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_page(&mut self, compressor: &mut Compressor) -> Result<()> {
+        // Entries: levels, or for a required flat column, one value per row.
+        let entries = if self.max_def > 0 { self.def.len() } else { self.page_rows };
+        if self.page_rows == 0 {
+            return Ok(());
+        }
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        for (levels, max) in [(&self.rep, self.max_rep), (&self.def, self.max_def)] {
+            if max > 0 {
+                let start = buf.len();
+                buf.extend_from_slice(&[0; 4]);
+                rle_hybrid(&mut buf, levels, bit_width(max as u64));
+                let length = (buf.len() - start - 4) as u32;
+                buf[start..start + 4].copy_from_slice(&length.to_le_bytes());
+            }
+        }
+        let int32 = self.descr.physical_type() == Physical::INT32;
+        let encoding = if self.layout == Layout::Dictionary && !self.dictionary_full && self.dictionary.len() > 0 {
+            let width = bit_width(self.dictionary.len().saturating_sub(1) as u64).max(1);
+            buf.push(width);
+            rle_hybrid(&mut buf, &self.indices, width);
+            Encoding::RLE_DICTIONARY
+        } else if self.layout == Layout::Delta {
+            match self.descr.physical_type() {
+                Physical::BYTE_ARRAY => delta_byte_array(&mut buf, &self.strs, &mut self.lengths),
+                _ => delta_binary_packed(&mut buf, &self.ints),
+            }
+            self.descr_delta_encoding()
+        } else {
+            plain_strings(&mut buf, self.strs.iter().copied());
+            plain_ints(&mut buf, &self.ints, int32);
+            Encoding::PLAIN
+        };
+        if !self.encodings.contains(&encoding) {
+            self.encodings.push(encoding);
+        }
+        let compressed = compressor.compress(&buf)?;
+        let page = Page::DataPage {
+            buf: Bytes::from(compressed),
+            num_values: entries as u32,
+            encoding,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        };
+        let spec = SerializedPageWriter::new(&mut self.pages).write_page(CompressedPage::new(page, buf.len()))?;
+        self.locations.push(PageLocation {
+            offset: spec.offset as i64,
+            compressed_page_size: spec.bytes_written as i32,
+            first_row_index: self.rows as i64,
+        });
+        self.uncompressed += spec.uncompressed_size;
+        self.num_values += entries;
+        self.rows += self.page_rows;
+        self.page_rows = 0;
+        self.page_bytes = 0;
+        self.rep.clear();
+        self.def.clear();
+        self.strs.clear();
+        self.ints.clear();
+        self.indices.clear();
+        self.scratch = buf;
+        if self.dictionary.bytes > DICTIONARY_BYTES {
+            self.dictionary_full = true;
+        }
+        Ok(())
+    }
+
+    fn descr_delta_encoding(&self) -> Encoding {
+        match self.descr.physical_type() {
+            Physical::BYTE_ARRAY => Encoding::DELTA_BYTE_ARRAY,
+            _ => Encoding::DELTA_BINARY_PACKED,
+        }
+    }
+
+    /// The chunk's bytes (dictionary page first) and what the row group needs to splice it;
+    /// the column is then empty, ready for the next row group.
+    fn finish(&mut self, compressor: &mut Compressor, rows: usize) -> Result<(Bytes, ColumnCloseResult)> {
+        self.flush_page(compressor)?;
+        if self.rows != rows {
+            return Err(ParquetError::General(format!("column {} has {} rows, not {rows}", self.descr.path(), self.rows)));
+        }
+        let mut chunk = TrackedWrite::new(Vec::new());
+        let dictionary_offset = if self.dictionary.len() > 0 {
+            let mut buf = Vec::new();
+            plain_strings(&mut buf, self.dictionary.strs.iter().copied());
+            plain_ints(&mut buf, &self.dictionary.ints, self.descr.physical_type() == Physical::INT32);
+            let compressed = compressor.compress(&buf)?;
+            let page = Page::DictionaryPage {
+                buf: Bytes::from(compressed),
+                num_values: self.dictionary.len() as u32,
+                encoding: Encoding::PLAIN,
+                is_sorted: false,
+            };
+            let spec = SerializedPageWriter::new(&mut chunk).write_page(CompressedPage::new(page, buf.len()))?;
+            self.uncompressed += spec.uncompressed_size;
+            if !self.encodings.contains(&Encoding::PLAIN) {
+                self.encodings.push(Encoding::PLAIN);
+            }
+            Some(0)
+        } else {
+            None
+        };
+        let data_offset = chunk.bytes_written() as i64;
+        for location in &mut self.locations {
+            location.offset += data_offset;
+        }
+        let pages = std::mem::replace(&mut self.pages, TrackedWrite::new(Vec::new())).into_inner()?;
+        chunk.write_all(&pages)?;
+        let bytes = chunk.bytes_written();
+        let chunk = Bytes::from(chunk.into_inner()?);
+        let mut metadata = ColumnChunkMetaData::builder(self.descr.clone())
+            .set_compression(compressor_codec(compressor))
+            .set_encodings(self.encodings.clone())
+            .set_total_compressed_size(bytes as i64)
+            .set_total_uncompressed_size(self.uncompressed as i64)
+            .set_num_values(self.num_values as i64)
+            .set_data_page_offset(data_offset)
+            .set_dictionary_page_offset(dictionary_offset);
+        if let Some((min, max)) = self.min_max.filter(|_| self.statistics) {
+            metadata = metadata.set_statistics(Statistics::int64(Some(min), Some(max), None, Some(0), false));
+        }
+        let close = ColumnCloseResult {
+            bytes_written: bytes as u64,
+            rows_written: rows as u64,
+            metadata: metadata.build()?,
+            bloom_filter: None,
+            column_index: None,
+            offset_index: Some(OffsetIndexMetaData {
+                page_locations: std::mem::take(&mut self.locations),
+                unencoded_byte_array_data_bytes: None,
+            }),
+        };
+        self.dictionary.clear();
+        self.dictionary_full = false;
+        self.encodings.truncate(1);
+        (self.rows, self.num_values, self.uncompressed, self.min_max) = (0, 0, 0, None);
+        Ok((chunk, close))
+    }
+}
+
+fn compressor_codec(compressor: &Compressor) -> PqCompression {
+    match compressor {
+        Compressor::Zstd(_) => codec(Compression::Zstd),
+        Compressor::Snappy(_) => codec(Compression::Snappy),
+    }
+}
+
+fn plain_ints(out: &mut Vec<u8>, values: &[i64], int32: bool) {
+    for &v in values {
+        if int32 {
+            out.extend_from_slice(&(v as i32).to_le_bytes());
+        } else {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+}
+
+/// A column chunk's dictionary: each distinct value once, in order of first appearance.
+#[derive(Default)]
+struct Dictionary<'a> {
+    str_index: HashMap<&'a str, u32>,
+    strs: Vec<&'a str>,
+    int_index: HashMap<i64, u32>,
+    ints: Vec<i64>,
+    /// Bytes of its PLAIN page.
+    bytes: usize,
+    /// The last text looked up: consecutive rows often repeat one (a currency, a topic).
+    last: Option<(&'a str, u32)>,
+}
+
+impl<'a> Dictionary<'a> {
+    fn len(&self) -> usize {
+        self.strs.len() + self.ints.len()
+    }
+
+    fn clear(&mut self) {
+        self.str_index.clear();
+        self.strs.clear();
+        self.int_index.clear();
+        self.ints.clear();
+        self.bytes = 0;
+        self.last = None;
+    }
+
+    fn str_index(&mut self, s: &'a str) -> u32 {
+        if let Some((last, i)) = self.last {
+            if last == s {
+                return i;
+            }
+        }
+        let next = self.strs.len() as u32;
+        let i = *self.str_index.entry(s).or_insert_with(|| {
+            self.bytes += s.len() + 4;
+            next
+        });
+        if i == next {
+            self.strs.push(s);
+        }
+        self.last = Some((s, i));
+        i
+    }
+
+    fn int_index(&mut self, v: i64) -> u32 {
+        let next = self.ints.len() as u32;
+        let i = *self.int_index.entry(v).or_insert_with(|| {
+            self.bytes += 8;
+            next
+        });
+        if i == next {
+            self.ints.push(v);
+        }
+        i
+    }
+}
