@@ -34,16 +34,18 @@ fn pack8(out: &mut Vec<u8>, group: &[u64; 8], width: u8) {
         let acc = group.iter().enumerate().fold(0u128, |acc, (k, &v)| acc | u128::from(v) << (k * w));
         out.extend_from_slice(&acc.to_le_bytes()[..w]);
     } else {
+        // Whole 64-bit words as they fill; eight values end on a byte boundary.
         let (mut acc, mut bits) = (0u128, 0);
         for &v in group {
             acc |= u128::from(v) << bits;
             bits += w;
-            while bits >= 8 {
-                out.push(acc as u8);
-                acc >>= 8;
-                bits -= 8;
+            if bits >= 64 {
+                out.extend_from_slice(&(acc as u64).to_le_bytes());
+                acc >>= 64;
+                bits -= 64;
             }
         }
+        out.extend_from_slice(&acc.to_le_bytes()[..bits / 8]);
     }
 }
 
@@ -127,8 +129,7 @@ pub fn delta_byte_array(out: &mut Vec<u8>, values: &[&str], scratch: &mut Vec<i6
     let mut previous: &[u8] = &[];
     for v in values {
         let v = v.as_bytes();
-        let prefix = previous.iter().zip(v).take_while(|(a, b)| a == b).count();
-        scratch.push(prefix as i64);
+        scratch.push(common_prefix(previous, v) as i64);
         previous = v;
     }
     delta_binary_packed(out, scratch);
@@ -139,6 +140,21 @@ pub fn delta_byte_array(out: &mut Vec<u8>, values: &[&str], scratch: &mut Vec<i6
         out.extend_from_slice(&v.as_bytes()[p as usize..]);
     }
     *scratch = prefixes;
+}
+
+/// The length of the prefix `a` and `b` share, compared eight bytes at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let word = |s: &[u8]| u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+        let diff = word(a) ^ word(b);
+        if diff != 0 {
+            return i + diff.trailing_zeros() as usize / 8;
+        }
+        i += 8;
+    }
+    i + a[i..n].iter().zip(&b[i..n]).take_while(|(x, y)| x == y).count()
 }
 
 /// PLAIN byte arrays: a 4-byte length before each value.
@@ -167,6 +183,28 @@ mod tests {
         out.clear();
         rle_hybrid(&mut out, &[1, 0, 1], 1);
         assert_eq!(out, [0b11, 0b101]);
+    }
+
+    #[test]
+    fn common_prefix_compares_words_and_tails() {
+        let pairs = [("", "abc", 0), ("evt-00001234", "evt-00001299", 10), ("abcdefgh", "abcdefgh", 8), ("abcdefghij", "abcdefgh", 8), ("x", "y", 0)];
+        for (a, b, n) in pairs {
+            assert_eq!(common_prefix(a.as_bytes(), b.as_bytes()), n, "{a:?} {b:?}");
+        }
+    }
+
+    #[test]
+    fn wide_values_pack_least_significant_bit_first() {
+        // Eight values of 20 bits: 20 bytes, the same as packing bit by bit.
+        let group: [u64; 8] = [1, 0xfffff, 3, 0x12345, 0, 7, 0x80000, 9];
+        let mut out = Vec::new();
+        pack8(&mut out, &group, 20);
+        let mut bits = Vec::new();
+        for v in group {
+            bits.extend((0..20).map(|b| (v >> b) & 1));
+        }
+        let expected: Vec<u8> = bits.chunks(8).map(|c| c.iter().enumerate().map(|(k, &b)| (b as u8) << k).sum()).collect();
+        assert_eq!(out, expected);
     }
 
     #[test]

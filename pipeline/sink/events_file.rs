@@ -16,7 +16,7 @@ use parquet::basic::{Compression as PqCompression, Encoding, Type as Physical};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
-use parquet::file::metadata::ColumnChunkMetaData;
+use parquet::file::metadata::{ColumnChunkMetaData, ColumnIndexBuilder};
 use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
 use parquet::file::properties::WriterProperties;
 use parquet::file::statistics::Statistics;
@@ -49,7 +49,17 @@ pub fn write<W: Write + Send>(out: W, records: &Records<'_>, addresses: &[u64], 
     let mut columns: Vec<Column<'_>> = (0..descriptor.num_columns()).map(|i| Column::new(descriptor.column(i))).collect();
     for group in addresses.chunks(ROW_GROUP_ROWS) {
         for &address in group {
-            records.get(address).visit(|c, rep, def, value| columns[c].push(rep, def, value, &mut compressor))?;
+            let pushed: std::result::Result<(), std::convert::Infallible> = records.get(address).visit(|c, rep, def, value| {
+                columns[c].push(rep, def, value);
+                Ok(())
+            });
+            let Ok(()) = pushed;
+            // Pages end between rows.
+            for column in &mut columns {
+                if column.page_rows >= PAGE_ROWS || column.page_bytes >= PAGE_BYTES {
+                    column.flush_page(&mut compressor)?;
+                }
+            }
         }
         let mut row_group = file.next_row_group()?;
         for column in &mut columns {
@@ -128,7 +138,11 @@ struct Column<'a> {
     rows: usize,
     num_values: usize,
     uncompressed: usize,
+    /// Minimum and maximum of the page being filled, when the column has statistics.
+    page_min_max: Option<(i64, i64)>,
     min_max: Option<(i64, i64)>,
+    /// Per page, with `statistics`.
+    column_index: Option<ColumnIndexBuilder>,
     scratch: Vec<u8>,
     lengths: Vec<i64>,
 }
@@ -166,21 +180,20 @@ impl<'a> Column<'a> {
             rows: 0,
             num_values: 0,
             uncompressed: 0,
+            page_min_max: None,
             min_max: None,
+            column_index: None,
             scratch: Vec::new(),
             lengths: Vec::new(),
         }
     }
 
     /// Adds one entry: its repetition and definition levels and its value (`Null` when the
-    /// definition level says it is absent). A repetition level of 0 starts a row.
-    fn push(&mut self, rep: u32, def: u32, value: Value<'a>, compressor: &mut Compressor) -> Result<()> {
-        if rep == 0 {
-            if self.page_rows == PAGE_ROWS || self.page_bytes >= PAGE_BYTES {
-                self.flush_page(compressor)?;
-            }
-            self.page_rows += 1;
-        }
+    /// definition level says it is absent). A repetition level of 0 starts a row; the
+    /// caller flushes full pages between rows.
+    #[inline(always)]
+    fn push(&mut self, rep: u32, def: u32, value: Value<'a>) {
+        self.page_rows += usize::from(rep == 0);
         if self.max_rep > 0 {
             self.rep.push(rep);
         }
@@ -200,7 +213,7 @@ impl<'a> Column<'a> {
             Value::Int(v) => {
                 self.page_bytes += 8;
                 if self.statistics {
-                    let (min, max) = self.min_max.get_or_insert((v, v));
+                    let (min, max) = self.page_min_max.get_or_insert((v, v));
                     (*min, *max) = ((*min).min(v), (*max).max(v));
                 }
                 if self.layout == Layout::Dictionary && !self.dictionary_full {
@@ -210,7 +223,6 @@ impl<'a> Column<'a> {
                 }
             }
         }
-        Ok(())
     }
 
     fn flush_page(&mut self, compressor: &mut Compressor) -> Result<()> {
@@ -266,6 +278,17 @@ impl<'a> Column<'a> {
             first_row_index: self.rows as i64,
         });
         self.uncompressed += spec.uncompressed_size;
+        if self.statistics {
+            let index = self.column_index.get_or_insert_with(|| ColumnIndexBuilder::new(Physical::INT64));
+            match self.page_min_max.take() {
+                Some((min, max)) => {
+                    index.append(false, min.to_le_bytes().to_vec(), max.to_le_bytes().to_vec(), 0);
+                    let (chunk_min, chunk_max) = self.min_max.get_or_insert((min, max));
+                    (*chunk_min, *chunk_max) = ((*chunk_min).min(min), (*chunk_max).max(max));
+                }
+                None => index.append(true, Vec::new(), Vec::new(), entries as i64),
+            }
+        }
         self.num_values += entries;
         self.rows += self.page_rows;
         self.page_rows = 0;
@@ -341,7 +364,7 @@ impl<'a> Column<'a> {
             rows_written: rows as u64,
             metadata: metadata.build()?,
             bloom_filter: None,
-            column_index: None,
+            column_index: self.column_index.take().map(ColumnIndexBuilder::build).transpose()?,
             offset_index: Some(OffsetIndexMetaData {
                 page_locations: std::mem::take(&mut self.locations),
                 unencoded_byte_array_data_bytes: None,
@@ -401,7 +424,8 @@ impl<'a> Dictionary<'a> {
 
     fn str_index(&mut self, s: &'a str) -> u32 {
         if let Some((last, i)) = self.last {
-            if last == s {
+            // Static names (`type`) and the epoch's sources repeat the same slice.
+            if (last.as_ptr() == s.as_ptr() && last.len() == s.len()) || last == s {
                 return i;
             }
         }

@@ -325,7 +325,6 @@ mod tests {
     fn events_columns_have_the_schema_s_dictionaries_and_statistics() {
         use std::sync::Arc;
         use arrow::array::{ArrayRef, Decimal128Array, Int32Array, Int64Array, ListArray, StringArray, TimestampMicrosecondArray};
-        use parquet::file::reader::{FileReader, SerializedFileReader};
         let dir = tempfile::tempdir().unwrap();
         let store = TableStore::new(dir.path(), &TablesConfig::default());
         let schema = schema::events();
@@ -355,15 +354,43 @@ mod tests {
             ts(&|i| i as i64),
         ];
         let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        // The Arrow writer with the table's settings (compaction) and the events writer.
         let rel = "events/dt=2025-01-01/part-0000000001.parquet";
         store.stage(1, rel, schema, [Ok(batch)]).unwrap();
-        let reader = SerializedFileReader::new(File::open(store.staged(1, rel)).unwrap()).unwrap();
+        check_events_file(&store.staged(1, rel), rows);
+        let limits = crate::event::DecodeLimits { max_message_bytes: 1 << 20, min_time: 0, max_time: i64::MAX };
+        let texts: Vec<String> = (0..rows)
+            .map(|i| {
+                let time = chrono::DateTime::from_timestamp(i as i64, 0).unwrap().to_rfc3339();
+                format!(r#"{{"event_id":"e{i}","type":"purchase","member_id":"m{}","occurred_at":"{time}","store_id":"s{}","order_id":"o{i}","amount":{i},"attributes":{{}}}}"#, i % 7, i % 3)
+            })
+            .collect();
+        let mut buffer = crate::sink::EventsBuffer::default();
+        for (i, text) in texts.iter().enumerate() {
+            let event = crate::event::decode(text.as_bytes(), &limits).unwrap();
+            buffer.push(0, &event, crate::sink::Origin { source: "topic", partition: 0, offset: i as i64 }, "CNY", 0);
+        }
+        let (_, addresses) = buffer.take_days().remove(0);
+        let rel = "events/dt=2025-01-01/part-0000000002.parquet";
+        store.stage_events(1, rel, &buffer.records(), &addresses).unwrap();
+        check_events_file(&store.staged(1, rel), rows);
+    }
+
+    /// Dictionaries, encodings, statistics and page index of an events file of `rows` rows
+    /// whose `occurred_at` runs from 0 to `rows - 1` seconds.
+    fn check_events_file(path: &Path, rows: usize) {
+        use parquet::basic::Encoding;
+        use parquet::file::page_index::column_index::ColumnIndexMetaData;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        use parquet::file::serialized_reader::ReadOptionsBuilder;
+        let options = ReadOptionsBuilder::new().with_page_index().build();
+        let reader = SerializedFileReader::new_with_options(File::open(path).unwrap(), options).unwrap();
         let group = reader.metadata().row_group(0);
-        let column = |name: &str| (0..group.num_columns()).map(|c| group.column(c)).find(|c| c.column_path().string() == name).unwrap();
+        let position = |name: &str| (0..group.num_columns()).find(|&c| group.column(c).column_path().string() == name).unwrap();
+        let column = |name: &str| group.column(position(name));
         for name in ["event_id", "member_id", "occurred_at", "amount", "offset"] {
             assert!(column(name).dictionary_page_offset().is_none(), "{name} has a dictionary");
         }
-        use parquet::basic::Encoding;
         for (name, encoding) in [("event_id", Encoding::DELTA_BYTE_ARRAY), ("occurred_at", Encoding::DELTA_BINARY_PACKED), ("attributes", Encoding::PLAIN)] {
             assert!(column(name).encodings().any(|e| e == encoding), "{name} is not {encoding}");
         }
@@ -373,7 +400,14 @@ mod tests {
         for name in ["event_id", "member_id", "order_id", "amount", "type", "store_id"] {
             assert!(column(name).statistics().is_none(), "{name} has statistics");
         }
+        let micros = |seconds: usize| (seconds as i64 * 1_000_000).to_le_bytes();
         let stats = column("occurred_at").statistics().expect("occurred_at has statistics");
-        assert_eq!((stats.min_bytes_opt(), stats.max_bytes_opt()), (Some(&0i64.to_le_bytes()[..]), Some(&999_000_000i64.to_le_bytes()[..])));
+        assert_eq!((stats.min_bytes_opt(), stats.max_bytes_opt()), (Some(&micros(0)[..]), Some(&micros(rows - 1)[..])));
+        let index = &reader.metadata().column_index().expect("a page index")[0];
+        let ColumnIndexMetaData::INT64(pages) = &index[position("occurred_at")] else { panic!("occurred_at has no column index") };
+        assert_eq!((pages.min_value(0), pages.max_value(0)), (Some(&0), Some(&((rows as i64 - 1) * 1_000_000))));
+        assert!(matches!(index[position("store_id")], ColumnIndexMetaData::NONE));
+        let offsets = &reader.metadata().offset_index().expect("an offset index")[0];
+        assert!(offsets.iter().all(|column| column.page_locations()[0].first_row_index == 0));
     }
 }
