@@ -3,6 +3,7 @@
 
 pub mod topics;
 pub mod dead_letters;
+mod dictionary;
 pub mod encoding;
 pub mod events;
 pub mod events_file;
