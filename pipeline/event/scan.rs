@@ -123,6 +123,56 @@ fn item_field(key: &str) -> Option<usize> {
     Some(n)
 }
 
+/// A field name as it usually appears in a message, `"name":`, as the low bytes of a
+/// 16-byte word: a key is recognised with one load and compare instead of a string scan,
+/// a colon and a name lookup.
+#[derive(Clone, Copy)]
+struct KeyPattern {
+    word: u128,
+    mask: u128,
+    len: usize,
+}
+
+const fn key_pattern(name: &str) -> KeyPattern {
+    let name = name.as_bytes();
+    let len = name.len() + 3;
+    assert!(len <= 16, "a field name of at most 13 bytes");
+    let mut bytes = [0u8; 16];
+    bytes[0] = b'"';
+    let mut i = 0;
+    while i < name.len() {
+        bytes[i + 1] = name[i];
+        i += 1;
+    }
+    bytes[name.len() + 1] = b'"';
+    bytes[name.len() + 2] = b':';
+    let mask = if len == 16 { u128::MAX } else { (1u128 << (len * 8)) - 1 };
+    KeyPattern { word: u128::from_le_bytes(bytes), mask, len }
+}
+
+const fn key_patterns<const N: usize>(names: [&str; N]) -> [KeyPattern; N] {
+    let mut patterns = [KeyPattern { word: 0, mask: 0, len: 0 }; N];
+    let mut i = 0;
+    while i < N {
+        patterns[i] = key_pattern(names[i]);
+        i += 1;
+    }
+    patterns
+}
+
+/// The event fields in [`event_field`]'s numbering, and the item fields in [`item_field`]'s.
+const EVENT_KEYS: [KeyPattern; 12] = key_patterns([
+    "event_id", "type", "member_id", "occurred_at", "store_id", "channel", "order_id", "amount", "currency", "points",
+    "items", "attributes",
+]);
+const ITEM_KEYS: [KeyPattern; 5] = key_patterns(["sku", "category", "brand", "qty", "unit_price"]);
+
+/// A key of an object: one of the known fields by number, or another name.
+enum Key<'a> {
+    Known(usize),
+    Other(&'a str),
+}
+
 /// Sets the bit of field `n`; `None` when it was already set (a duplicate field is
 /// serde's error to word).
 fn first(seen: &mut u32, n: u32) -> Option<()> {
@@ -169,15 +219,41 @@ impl<'a> Scanner<'a> {
 
     /// `{ "key": value, ... }`, calling `field` after each key's colon.
     fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.keyed_object(&[], |_| None, |s, key| match key {
+            Key::Other(name) => field(s, name),
+            Key::Known(_) => unreachable!("no known keys"),
+        })
+    }
+
+    /// An object whose keys are mostly the fields `keys` (numbered by `lookup`): each key is
+    /// first matched against their patterns, trying the field after the previous one first
+    /// (producers write fields in one order); other spellings are read as strings.
+    fn keyed_object(
+        &mut self,
+        keys: &[KeyPattern],
+        lookup: impl Fn(&str) -> Option<usize>,
+        mut field: impl FnMut(&mut Self, Key<'a>) -> Option<()>,
+    ) -> Option<()> {
         self.eat(b'{')?;
         self.ws();
         if self.peek()? == b'}' {
             self.i += 1;
             return Some(());
         }
+        let mut next = 0;
         loop {
-            let key = self.string()?;
-            self.eat(b':')?;
+            self.ws();
+            let key = match self.known_key(keys, next) {
+                Some(n) => Key::Known(n),
+                None => {
+                    let name = self.string()?;
+                    self.eat(b':')?;
+                    lookup(name).map_or(Key::Other(name), Key::Known)
+                }
+            };
+            if let Key::Known(n) = key {
+                next = n + 1;
+            }
             self.ws();
             field(self, key)?;
             self.ws();
@@ -192,12 +268,25 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// The number of the field whose `"name":` starts at the position, which it then
+    /// passes; `None` (not moving) when none does or fewer than 16 bytes are left.
+    #[inline]
+    fn known_key(&mut self, keys: &[KeyPattern], next: usize) -> Option<usize> {
+        let bytes: [u8; 16] = self.b.get(self.i..self.i + 16)?.try_into().expect("16 bytes");
+        let word = u128::from_le_bytes(bytes);
+        let (earlier, later) = keys.split_at(next.min(keys.len()));
+        let n = (later.iter().position(|k| word & k.mask == k.word).map(|p| p + next))
+            .or_else(|| earlier.iter().position(|k| word & k.mask == k.word))?;
+        self.i += keys[n].len;
+        Some(n)
+    }
+
     fn event(&mut self) -> Option<Fields<'a>> {
         let (mut event_id, mut kind, mut member_id, mut occurred_at) = (None, None, None, None);
         let mut f = Fields::default();
         let mut seen = 0u32;
-        self.object(|s, key| {
-            let Some(n) = event_field(key) else { return s.skip(0) };
+        self.keyed_object(&EVENT_KEYS, event_field, |s, key| {
+            let Key::Known(n) = key else { return s.skip(0) };
             first(&mut seen, n as u32)?;
             match n {
                 0 => event_id = Some(s.cow()?),
@@ -227,8 +316,8 @@ impl<'a> Scanner<'a> {
         self.array(|s| {
             let (mut sku, mut qty, mut seen) = (None, None, 0u32);
             let mut item = ItemFields::default();
-            s.object(|s, key| {
-                let Some(n) = item_field(key) else { return s.skip(0) };
+            s.keyed_object(&ITEM_KEYS, item_field, |s, key| {
+                let Key::Known(n) = key else { return s.skip(0) };
                 first(&mut seen, n as u32)?;
                 match n {
                     0 => sku = Some(s.cow()?),
@@ -371,6 +460,33 @@ mod tests {
             }
             None => false,
         }
+    }
+
+    /// Each pattern recognises its field's `"name":` (and numbers it as the lookup does),
+    /// whatever follows, and nothing shorter, longer or spaced.
+    #[test]
+    fn key_patterns_recognise_exactly_their_fields() {
+        let fields: [(&[KeyPattern], fn(&str) -> Option<usize>, &[&str]); 2] = [
+            (&EVENT_KEYS, event_field, &["event_id", "type", "member_id", "occurred_at", "store_id", "channel", "order_id", "amount", "currency", "points", "items", "attributes"]),
+            (&ITEM_KEYS, item_field, &["sku", "category", "brand", "qty", "unit_price"]),
+        ];
+        for (keys, lookup, names) in fields {
+            for name in names {
+                for next in 0..=keys.len() {
+                    let text = format!(r#""{name}":"some value that is long enough""#);
+                    let mut s = Scanner { text: &text, b: text.as_bytes(), i: 0 };
+                    assert_eq!(s.known_key(keys, next), lookup(name), "{name} from {next}");
+                    assert_eq!(s.i, name.len() + 3);
+                }
+                for text in [format!(r#""{name}x":1, "padding": 1"#), format!(r#""{name}" : 1, "padding": 1"#), format!(r#""x{name}":1, "padding":1"#)] {
+                    let mut s = Scanner { text: &text, b: text.as_bytes(), i: 0 };
+                    assert_eq!(s.known_key(keys, 0), None, "{text}");
+                    assert_eq!(s.i, 0);
+                }
+            }
+        }
+        let short = r#""sku":1}"#;
+        assert_eq!(Scanner { text: short, b: short.as_bytes(), i: 0 }.known_key(&ITEM_KEYS, 0), None, "fewer than 16 bytes left");
     }
 
     #[test]
