@@ -371,14 +371,22 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A JSON integer that fits an i64 (serde refuses fractions and exponents for one, and
-    /// reads `-0` as a float).
+    /// A JSON integer of at most 18 digits (serde refuses fractions and exponents for an
+    /// i64, reads `-0` as a float, and words the errors of longer ones), read in one pass.
     fn integer(&mut self) -> Option<i64> {
-        let text = self.number()?;
-        if text.contains(['.', 'e', 'E']) || text.starts_with("-0") {
+        let negative = self.peek() == Some(b'-');
+        let start = self.i + usize::from(negative);
+        let digits = self.b.get(start..)?.iter().take_while(|c| c.is_ascii_digit()).count();
+        let end = start + digits;
+        if digits == 0 || digits > 18 || (digits > 1 && self.b[start] == b'0') || matches!(self.b.get(end), Some(b'.' | b'e' | b'E')) {
             return None;
         }
-        text.parse().ok()
+        let value = self.b[start..end].iter().fold(0i64, |v, &d| v * 10 + i64::from(d - b'0'));
+        if negative && value == 0 {
+            return None;
+        }
+        self.i = end;
+        Some(if negative { -value } else { value })
     }
 
     /// A number per the JSON grammar; its text.
@@ -597,6 +605,13 @@ mod tests {
             (format!(r#"{{{base},"channel":"a\"b"}}"#), false),
             (format!(r#"{{{base},"points":1.0}}"#), false),
             (format!(r#"{{{base},"points":99999999999999999999}}"#), false),
+            (format!(r#"{{{base},"points":123456789012345678}}"#), true),
+            (format!(r#"{{{base},"points":1234567890123456789}}"#), false),
+            (format!(r#"{{{base},"points":-12}}"#), true),
+            (format!(r#"{{{base},"points":0}}"#), true),
+            (format!(r#"{{{base},"points":01}}"#), false),
+            (format!(r#"{{{base},"points":1e2}}"#), false),
+            (format!(r#"{{{base},"points":-}}"#), false),
             (format!(r#"{{{base},"amount":01}}"#), false),
             (format!(r#"{{{base}}} x"#), false),
             (format!(r#"{{{base},}}"#), false),
