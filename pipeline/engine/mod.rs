@@ -97,6 +97,9 @@ pub struct CheckpointReport {
     pub checkpoint_bytes: u64,
     pub checkpoint_full: bool,
     pub elapsed: Duration,
+    /// Of `elapsed`: writing the events table's files, and saving the state.
+    pub events_elapsed: Duration,
+    pub state_elapsed: Duration,
 }
 
 /// Time spent per stage, for the benchmark.
@@ -511,6 +514,7 @@ impl Engine {
         let mut manifest = Manifest::default();
         let mut report = CheckpointReport { epoch, ..Default::default() };
         let mut touched = Vec::new();
+        let events_started = Instant::now();
         for (day, records) in self.events.take_days() {
             report.events_rows += records.len();
             let dir = format!("{EVENTS}/dt={}", day_to_date(day));
@@ -520,6 +524,7 @@ impl Engine {
             touched.push((dir, schema::events()));
         }
         self.events.clear();
+        report.events_elapsed = events_started.elapsed();
         let mut sums: Vec<_> = self.ckpt.rollups.epoch.drain().collect();
         sums.sort_unstable_by_key(|(key, _)| *key);
         if !sums.is_empty() {
@@ -582,7 +587,9 @@ impl Engine {
         self.ckpt.epoch = epoch;
         self.ckpt.offsets = self.positions.iter().map(|(s, p, o)| ((s.clone(), *p), *o)).collect();
         self.ckpt.manifest = manifest;
+        let state_started = Instant::now();
         let saved = self.ckpt.save(&self.config.data_dir, refresh)?;
+        report.state_elapsed = state_started.elapsed();
         (report.checkpoint_bytes, report.checkpoint_full) = (saved.bytes, saved.full);
         crash::point("after_checkpoint");
         self.tables.publish(epoch, &self.ckpt.manifest)?;
