@@ -1,10 +1,11 @@
 //! An events table file written from the buffer's records column by column: each record's
 //! fields go straight into per-column pages (dictionary indices, levels, delta-encoded
 //! values) without Arrow arrays in between, and the parquet crate frames the pages, the
-//! footer and the Arrow schema. The same columns, encodings and statistics as the Arrow
-//! writer would produce with the table's settings (`schema`): at 18,700 instructions per
-//! event the Arrow builders, level computation and per-value dictionary interning of the
-//! general writer were a third of the pipeline (callgrind, `scripts/bench-instructions.sh`).
+//! footer and the Arrow schema. The same columns, encodings, statistics and page index as
+//! the parquet crate's Arrow writer produces with the table's settings (`schema`; compaction
+//! still uses that writer). Its Arrow builders, level computation and per-value dictionary
+//! interning were 40% of the pipeline's instructions; this writer needs about 60% of what
+//! building and writing took (callgrind, `scripts/bench-instructions.sh`).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use super::dictionary::Dictionary;
 use super::encoding::{bit_width, delta_binary_packed, delta_byte_array, plain_strings, rle_hybrid};
 use super::events::Records;
 use super::schema;
+use super::tables::codec;
 use crate::config::Compression;
 
 /// Rows per row group, as the other tables' files have.
@@ -71,13 +73,6 @@ pub fn write<W: Write + Send>(out: W, records: &Records<'_>, addresses: &[u64], 
     file.into_inner()
 }
 
-fn codec(compression: Compression) -> PqCompression {
-    match compression {
-        Compression::Zstd => PqCompression::ZSTD(parquet::basic::ZstdLevel::try_new(1).expect("valid level")),
-        Compression::Snappy => PqCompression::SNAPPY,
-    }
-}
-
 /// A value of a leaf column: text, or an integer (INT64 or INT32 in the file).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value<'a> {
@@ -96,6 +91,14 @@ impl Compressor {
         Ok(match compression {
             Compression::Zstd => Self::Zstd(zstd::bulk::Compressor::new(1).map_err(|e| ParquetError::External(Box::new(e)))?),
             Compression::Snappy => Self::Snappy(snap::raw::Encoder::new()),
+        })
+    }
+
+    /// What the file's metadata calls it.
+    fn codec(&self) -> PqCompression {
+        codec(match self {
+            Self::Zstd(_) => Compression::Zstd,
+            Self::Snappy(_) => Compression::Snappy,
         })
     }
 
@@ -255,7 +258,7 @@ impl<'a> Column<'a> {
                 Physical::BYTE_ARRAY => delta_byte_array(&mut buf, &self.strs, &mut self.lengths),
                 _ => delta_binary_packed(&mut buf, &self.ints),
             }
-            self.descr_delta_encoding()
+            self.delta_encoding()
         } else {
             plain_strings(&mut buf, self.strs.iter().copied());
             plain_ints(&mut buf, &self.ints, int32);
@@ -307,7 +310,7 @@ impl<'a> Column<'a> {
         Ok(())
     }
 
-    fn descr_delta_encoding(&self) -> Encoding {
+    fn delta_encoding(&self) -> Encoding {
         match self.descr.physical_type() {
             Physical::BYTE_ARRAY => Encoding::DELTA_BYTE_ARRAY,
             _ => Encoding::DELTA_BINARY_PACKED,
@@ -351,7 +354,7 @@ impl<'a> Column<'a> {
         let bytes = chunk.bytes_written();
         let chunk = Bytes::from(chunk.into_inner()?);
         let mut metadata = ColumnChunkMetaData::builder(self.descr.clone())
-            .set_compression(compressor_codec(compressor))
+            .set_compression(compressor.codec())
             .set_encodings(self.encodings.clone())
             .set_total_compressed_size(bytes as i64)
             .set_total_uncompressed_size(self.uncompressed as i64)
@@ -377,13 +380,6 @@ impl<'a> Column<'a> {
         self.encodings.truncate(1);
         (self.rows, self.num_values, self.uncompressed, self.min_max) = (0, 0, 0, None);
         Ok((chunk, close))
-    }
-}
-
-fn compressor_codec(compressor: &Compressor) -> PqCompression {
-    match compressor {
-        Compressor::Zstd(_) => codec(Compression::Zstd),
-        Compressor::Snappy(_) => codec(Compression::Snappy),
     }
 }
 

@@ -79,12 +79,8 @@ impl TableStore {
     /// back — some of them delta-encoded, and statistics only where a query can prune on
     /// them (see `schema`).
     fn properties(&self, rel: &str) -> WriterProperties {
-        let compression = match self.config.compression {
-            Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(1).expect("valid level")),
-            Compression::Snappy => PqCompression::SNAPPY,
-        };
         let mut builder = WriterProperties::builder()
-            .set_compression(compression)
+            .set_compression(codec(self.config.compression))
             .set_max_row_group_row_count(Some(256 * 1024));
         let table = rel.split('/').next().unwrap_or_default();
         let path = |column: &str| ColumnPath::new(column.split('.').map(str::to_string).collect());
@@ -269,6 +265,14 @@ impl TableStore {
                 .unwrap_or(0)
         }
         walk(&self.root.join(table))
+    }
+}
+
+/// The Parquet codec of a configured compression (zstd at level 1).
+pub(super) fn codec(compression: Compression) -> PqCompression {
+    match compression {
+        Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(1).expect("valid level")),
+        Compression::Snappy => PqCompression::SNAPPY,
     }
 }
 
