@@ -374,8 +374,9 @@ mod tests {
     }
 
     /// A day of more rows than a row group, of pages of every kind: values that change
-    /// every row, dictionaries that outgrow their limit (later pages PLAIN), nulls and
-    /// items in varying numbers; read back row by row against the events pushed.
+    /// every row, dictionaries that outgrow their limit (later pages PLAIN), pages ended by
+    /// their bytes (large attributes), nulls and items in varying numbers; read back row by
+    /// row against the events pushed.
     #[test]
     fn large_days_read_back_exactly_in_both_codecs() {
         let limits = DecodeLimits { max_message_bytes: 1 << 20, min_time: 0, max_time: i64::MAX };
@@ -387,8 +388,14 @@ mod tests {
                 .collect();
             let items = if items.is_empty() { String::new() } else { format!(r#","items":[{}]"#, items.join(",")) };
             let amount = if i % 5 == 0 { String::new() } else { format!(r#","amount":{}.{:02}"#, i % 1000, i % 100) };
+            // Now and then an attributes object large enough to end its column's page early.
+            let attributes = match i % 3001 {
+                0 => format!(r#","attributes":{{"note":"{}"}}"#, "x".repeat(600_000 + i % 7)),
+                n if n % 50 == 1 => r#","attributes":{"city":"Hangzhou"}"#.to_string(),
+                _ => String::new(),
+            };
             format!(
-                r#"{{"event_id":"evt-{i:08}","type":"{}","member_id":"m{}","occurred_at":"2025-03-01T{:02}:{:02}:{:02}Z"{store},"order_id":"o{i}"{amount}{items}}}"#,
+                r#"{{"event_id":"evt-{i:08}","type":"{}","member_id":"m{}","occurred_at":"2025-03-01T{:02}:{:02}:{:02}Z"{store},"order_id":"o{i}"{amount}{items}{attributes}}}"#,
                 if i % 5 == 0 { "review" } else { "purchase" },
                 (i * 7919) % 100_003,
                 i % 24,
@@ -403,11 +410,19 @@ mod tests {
             buffer.push(100, e, Origin { source: "topic", partition: (i % 3) as i32, offset: i as i64 * 3 }, "CNY", 1_000 + (i / 1000) as i64);
         }
         let days = buffer.take_days();
+        // The attributes column's pages: two large values end one, long before its rows do.
+        let file = events_file::write(Vec::new(), &buffer.records(), &days[0].1, Compression::Zstd).unwrap();
+        let options = parquet::file::serialized_reader::ReadOptionsBuilder::new().with_page_index().build();
+        let reader = parquet::file::serialized_reader::SerializedFileReader::new_with_options(bytes::Bytes::from(file), options).unwrap();
+        let offsets = &parquet::file::reader::FileReader::metadata(&reader).offset_index().unwrap()[0];
+        let pages = |column: usize| offsets[column].page_locations().len();
+        assert!(pages(15) > 2 * pages(0), "attributes: {} pages, event_id: {}", pages(15), pages(0));
         for compression in [Compression::Zstd, Compression::Snappy] {
             let batch = write_and_read(&buffer, &days[0].1, compression);
             assert_eq!(batch.num_rows(), rows);
             let strings = |name: &str| batch.column_by_name(name).unwrap().as_string::<i32>().clone();
             let (event_id, member_id, store_id, order_id) = (strings("event_id"), strings("member_id"), strings("store_id"), strings("order_id"));
+            let attributes = strings("attributes");
             let amount = batch.column_by_name("amount").unwrap().as_primitive::<Decimal128Type>().clone();
             let occurred = batch.column_by_name("occurred_at").unwrap().as_primitive::<TimestampMicrosecondType>().clone();
             let offset = batch.column_by_name("offset").unwrap().as_primitive::<Int64Type>().clone();
@@ -419,6 +434,7 @@ mod tests {
                 assert_eq!(member_id.value(i), e.member_id, "row {i}");
                 assert_eq!(store_id.is_valid(i).then(|| store_id.value(i)), e.store_id.as_deref(), "row {i}");
                 assert_eq!(order_id.value(i), e.order_id.as_deref().unwrap(), "row {i}");
+                assert_eq!(attributes.is_valid(i).then(|| attributes.value(i)), e.attributes, "row {i}");
                 assert_eq!(amount.is_valid(i).then(|| amount.value(i) as i64), e.amount.map(|m| m.0), "row {i}");
                 assert_eq!(occurred.value(i), e.occurred_at, "row {i}");
                 assert_eq!((offset.value(i), partition.value(i)), (i as i64 * 3, (i % 3) as i32), "row {i}");
