@@ -105,7 +105,6 @@ const HAS_STORE: u16 = 1 << 2;
 const HAS_CHANNEL: u16 = 1 << 3;
 const HAS_ORDER: u16 = 1 << 4;
 const HAS_ATTRIBUTES: u16 = 1 << 5;
-const HAS_ITEMS: u16 = 1 << 6;
 const HAS_CATEGORY: u16 = 1 << 7;
 const HAS_BRAND: u16 = 1 << 8;
 const HAS_UNIT_PRICE: u16 = 1 << 9;
@@ -121,8 +120,7 @@ fn encode(b: &mut Vec<u8>, e: &Event<'_>, origin: Origin<'_>, source: usize, def
         | flag(e.store_id.is_some(), HAS_STORE)
         | flag(e.channel.is_some(), HAS_CHANNEL)
         | flag(e.order_id.is_some(), HAS_ORDER)
-        | flag(e.attributes.is_some(), HAS_ATTRIBUTES)
-        | flag(!e.items.is_empty(), HAS_ITEMS);
+        | flag(e.attributes.is_some(), HAS_ATTRIBUTES);
     b.extend_from_slice(&flags.to_le_bytes());
     b.push(e.kind as u8);
     b.extend_from_slice(&(source as u32).to_le_bytes());
@@ -169,7 +167,7 @@ fn encode(b: &mut Vec<u8>, e: &Event<'_>, origin: Origin<'_>, source: usize, def
     }
 }
 
-/// Reads a record's fields in the order [`Record::encode`] wrote them.
+/// Reads a record's fields in the order [`encode`] wrote them.
 struct Reader<'a> {
     b: &'a [u8],
 }

@@ -8,11 +8,11 @@
 //! building and writing took (callgrind, `scripts/bench-instructions.sh`).
 
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
-use parquet::basic::{Compression as PqCompression, Encoding, Type as Physical};
+use parquet::basic::{Encoding, Type as Physical};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
@@ -21,7 +21,7 @@ use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation}
 use parquet::file::properties::WriterProperties;
 use parquet::file::statistics::Statistics;
 use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
-use parquet::schema::types::ColumnDescPtr;
+use parquet::schema::types::{ColumnDescPtr, SchemaDescriptor};
 
 use super::dictionary::Dictionary;
 use super::encoding::{bit_width, delta_binary_packed, delta_byte_array, plain_strings, rle_hybrid};
@@ -42,35 +42,75 @@ const DICTIONARY_BYTES: usize = 1 << 20;
 /// Writes `records` (one business day's, in order) as a Parquet file of the events table
 /// into `out`; returns `out`.
 pub fn write<W: Write + Send>(out: W, records: &Records<'_>, addresses: &[u64], compression: Compression) -> Result<W> {
-    let arrow_schema = schema::events();
-    let descriptor = ArrowSchemaConverter::new().convert(&arrow_schema)?;
-    let mut properties = WriterProperties::builder().set_compression(codec(compression)).build();
-    add_encoded_arrow_schema_to_metadata(&arrow_schema, &mut properties);
-    let mut file = SerializedFileWriter::new(out, descriptor.root_schema_ptr(), Arc::new(properties))?;
-    let mut compressor = Compressor::new(compression)?;
-    let mut columns: Vec<Column<'_>> = (0..descriptor.num_columns()).map(|i| Column::new(descriptor.column(i))).collect();
-    for group in addresses.chunks(ROW_GROUP_ROWS) {
-        for &address in group {
-            let pushed: std::result::Result<(), std::convert::Infallible> = records.get(address).visit(|c, rep, def, value| {
-                columns[c].push(rep, def, value);
-                Ok(())
-            });
-            let Ok(()) = pushed;
-            // Pages end between rows.
-            for column in &mut columns {
-                if column.page_rows >= PAGE_ROWS || column.page_bytes >= PAGE_BYTES {
-                    column.flush_page(&mut compressor)?;
+    let format = Format::of(compression)?;
+    let mut file = SerializedFileWriter::new(out, format.descriptor.root_schema_ptr(), format.properties.clone())?;
+    // A backfill checkpoint writes a thousand small files: buffers sized for this one.
+    let rows = addresses.len().min(ROW_GROUP_ROWS);
+    let descriptor = &format.descriptor;
+    let mut columns: Vec<Column<'_>> = (0..descriptor.num_columns()).map(|i| Column::new(descriptor.column(i), rows)).collect();
+    COMPRESSORS.with_borrow_mut(|compressors| -> Result<()> {
+        let compressor = match compressors.iter_mut().position(|c| c.compression() == compression) {
+            Some(i) => &mut compressors[i],
+            None => {
+                compressors.push(Compressor::new(compression)?);
+                compressors.last_mut().expect("just pushed")
+            }
+        };
+        for group in addresses.chunks(ROW_GROUP_ROWS) {
+            for &address in group {
+                let pushed: std::result::Result<(), std::convert::Infallible> = records.get(address).visit(|c, rep, def, value| {
+                    columns[c].push(rep, def, value);
+                    Ok(())
+                });
+                let Ok(()) = pushed;
+                // Pages end between rows.
+                for column in &mut columns {
+                    if column.page_rows >= PAGE_ROWS || column.page_bytes >= PAGE_BYTES {
+                        column.flush_page(compressor)?;
+                    }
                 }
             }
+            let mut row_group = file.next_row_group()?;
+            for column in &mut columns {
+                let (chunk, close) = column.finish(compressor, group.len())?;
+                row_group.append_column(&chunk, close)?;
+            }
+            row_group.close()?;
         }
-        let mut row_group = file.next_row_group()?;
-        for column in &mut columns {
-            let (chunk, close) = column.finish(&mut compressor, group.len())?;
-            row_group.append_column(&chunk, close)?;
-        }
-        row_group.close()?;
-    }
+        Ok(())
+    })?;
     file.into_inner()
+}
+
+thread_local! {
+    /// Compression contexts kept from file to file (zstd's is a few hundred KB to set up).
+    static COMPRESSORS: std::cell::RefCell<Vec<Compressor>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The file schema and writer properties (with the encoded Arrow schema), made once per
+/// compression instead of for every file.
+struct Format {
+    descriptor: SchemaDescriptor,
+    properties: Arc<WriterProperties>,
+}
+
+impl Format {
+    fn of(compression: Compression) -> Result<&'static Format> {
+        static ZSTD: OnceLock<Format> = OnceLock::new();
+        static SNAPPY: OnceLock<Format> = OnceLock::new();
+        let cell = match compression {
+            Compression::Zstd => &ZSTD,
+            Compression::Snappy => &SNAPPY,
+        };
+        if let Some(format) = cell.get() {
+            return Ok(format);
+        }
+        let arrow_schema = schema::events();
+        let descriptor = ArrowSchemaConverter::new().convert(&arrow_schema)?;
+        let mut properties = WriterProperties::builder().set_compression(codec(compression)).build();
+        add_encoded_arrow_schema_to_metadata(&arrow_schema, &mut properties);
+        Ok(cell.get_or_init(|| Format { descriptor, properties: Arc::new(properties) }))
+    }
 }
 
 /// A value of a leaf column: text, or an integer (INT64 or INT32 in the file).
@@ -94,12 +134,11 @@ impl Compressor {
         })
     }
 
-    /// What the file's metadata calls it.
-    fn codec(&self) -> PqCompression {
-        codec(match self {
+    fn compression(&self) -> Compression {
+        match self {
             Self::Zstd(_) => Compression::Zstd,
             Self::Snappy(_) => Compression::Snappy,
-        })
+        }
     }
 
     fn compress(&mut self, data: &[u8]) -> Result<Vec<u8>> {
@@ -151,7 +190,9 @@ struct Column<'a> {
 }
 
 impl<'a> Column<'a> {
-    fn new(descr: ColumnDescPtr) -> Self {
+    /// A column of a file of `rows` rows (at most a row group's).
+    fn new(descr: ColumnDescPtr, rows: usize) -> Self {
+        let page_rows = rows.min(PAGE_ROWS);
         let path = descr.path().string();
         let table = super::tables::EVENTS;
         let layout = if schema::delta_encoded_columns(table).iter().any(|(c, _)| *c == path) {
@@ -168,18 +209,18 @@ impl<'a> Column<'a> {
             descr,
             layout,
             statistics,
-            // Sized for a page (items columns may grow past it), and the chunk for a few:
-            // growing them from empty for every file was 3% of the writer's instructions.
-            rep: Vec::with_capacity(PAGE_ROWS),
-            def: Vec::with_capacity(PAGE_ROWS),
-            strs: Vec::with_capacity(PAGE_ROWS),
-            ints: Vec::with_capacity(PAGE_ROWS),
-            indices: Vec::with_capacity(PAGE_ROWS),
+            // Sized for a page (items columns may grow past it): growing them from empty for
+            // every file was 3% of the writer's instructions.
+            rep: Vec::with_capacity(page_rows),
+            def: Vec::with_capacity(page_rows),
+            strs: Vec::with_capacity(page_rows),
+            ints: Vec::with_capacity(page_rows),
+            indices: Vec::with_capacity(page_rows),
             page_rows: 0,
             page_bytes: 0,
             dictionary: Dictionary::default(),
             dictionary_full: false,
-            pages: TrackedWrite::new(Vec::with_capacity(4 * PAGE_BYTES)),
+            pages: TrackedWrite::new(Vec::new()),
             locations: Vec::new(),
             encodings: vec![Encoding::RLE],
             rows: 0,
@@ -188,7 +229,7 @@ impl<'a> Column<'a> {
             page_min_max: None,
             min_max: None,
             column_index: None,
-            scratch: Vec::with_capacity(2 * PAGE_BYTES),
+            scratch: Vec::new(),
             lengths: Vec::new(),
         }
     }
@@ -349,12 +390,12 @@ impl<'a> Column<'a> {
         for location in &mut self.locations {
             location.offset += data_offset;
         }
-        let pages = std::mem::replace(&mut self.pages, TrackedWrite::new(Vec::with_capacity(4 * PAGE_BYTES))).into_inner()?;
+        let pages = std::mem::replace(&mut self.pages, TrackedWrite::new(Vec::new())).into_inner()?;
         chunk.write_all(&pages)?;
         let bytes = chunk.bytes_written();
         let chunk = Bytes::from(chunk.into_inner()?);
         let mut metadata = ColumnChunkMetaData::builder(self.descr.clone())
-            .set_compression(compressor.codec())
+            .set_compression(codec(compressor.compression()))
             .set_encodings(self.encodings.clone())
             .set_total_compressed_size(bytes as i64)
             .set_total_uncompressed_size(self.uncompressed as i64)
