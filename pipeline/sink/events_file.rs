@@ -203,6 +203,8 @@ impl<'a> Column<'a> {
             Layout::Dictionary
         };
         let statistics = schema::statistics_columns(table).is_some_and(|c| c.contains(&path.as_str()));
+        // Min/max are kept for integers only (the events table's statistics are on a time).
+        assert!(!statistics || descr.physical_type() == Physical::INT64, "statistics on {path}: INT64 columns only");
         Self {
             max_rep: descr.max_rep_level() as u32,
             max_def: descr.max_def_level() as u32,
