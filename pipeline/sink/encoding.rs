@@ -133,13 +133,14 @@ pub fn delta_byte_array(out: &mut Vec<u8>, values: &[&str], scratch: &mut Vec<i6
         previous = v;
     }
     delta_binary_packed(out, scratch);
-    let prefixes = std::mem::take(scratch);
-    scratch.extend(values.iter().zip(&prefixes).map(|(v, &p)| v.len() as i64 - p));
-    delta_binary_packed(out, scratch);
-    for (v, &p) in values.iter().zip(&prefixes) {
-        out.extend_from_slice(&v.as_bytes()[p as usize..]);
+    // The prefixes become the lengths of the rest, in place.
+    for (p, v) in scratch.iter_mut().zip(values) {
+        *p = v.len() as i64 - *p;
     }
-    *scratch = prefixes;
+    delta_binary_packed(out, scratch);
+    for (&rest, v) in scratch.iter().zip(values) {
+        out.extend_from_slice(&v.as_bytes()[v.len() - rest as usize..]);
+    }
 }
 
 /// The length of the prefix `a` and `b` share, compared eight bytes at a time.

@@ -58,11 +58,7 @@ pub fn write<W: Write + Send>(out: W, records: &Records<'_>, addresses: &[u64], 
         };
         for group in addresses.chunks(ROW_GROUP_ROWS) {
             for &address in group {
-                let pushed: std::result::Result<(), std::convert::Infallible> = records.get(address).visit(|c, rep, def, value| {
-                    columns[c].push(rep, def, value);
-                    Ok(())
-                });
-                let Ok(()) = pushed;
+                records.get(address).visit(|c, rep, def, value| columns[c].push(rep, def, value));
                 // Pages end between rows.
                 for column in &mut columns {
                     if column.page_rows >= PAGE_ROWS || column.page_bytes >= PAGE_BYTES {
@@ -161,6 +157,8 @@ struct Column<'a> {
     descr: ColumnDescPtr,
     max_rep: u32,
     max_def: u32,
+    /// INT32 in the file (values are kept as i64).
+    int32: bool,
     layout: Layout,
     statistics: bool,
     // The page being filled.
@@ -208,6 +206,7 @@ impl<'a> Column<'a> {
         Self {
             max_rep: descr.max_rep_level() as u32,
             max_def: descr.max_def_level() as u32,
+            int32: descr.physical_type() == Physical::INT32,
             descr,
             layout,
             statistics,
@@ -290,21 +289,20 @@ impl<'a> Column<'a> {
                 buf[start..start + 4].copy_from_slice(&length.to_le_bytes());
             }
         }
-        let int32 = self.descr.physical_type() == Physical::INT32;
         let encoding = if self.layout == Layout::Dictionary && !self.dictionary_full && self.dictionary.len() > 0 {
             let width = bit_width(self.dictionary.len().saturating_sub(1) as u64).max(1);
             buf.push(width);
             rle_hybrid(&mut buf, &self.indices, width);
             Encoding::RLE_DICTIONARY
+        } else if self.layout == Layout::Delta && self.descr.physical_type() == Physical::BYTE_ARRAY {
+            delta_byte_array(&mut buf, &self.strs, &mut self.lengths);
+            Encoding::DELTA_BYTE_ARRAY
         } else if self.layout == Layout::Delta {
-            match self.descr.physical_type() {
-                Physical::BYTE_ARRAY => delta_byte_array(&mut buf, &self.strs, &mut self.lengths),
-                _ => delta_binary_packed(&mut buf, &self.ints),
-            }
-            self.delta_encoding()
+            delta_binary_packed(&mut buf, &self.ints);
+            Encoding::DELTA_BINARY_PACKED
         } else {
             plain_strings(&mut buf, self.strs.iter().copied());
-            plain_ints(&mut buf, &self.ints, int32);
+            plain_ints(&mut buf, &self.ints, self.int32);
             Encoding::PLAIN
         };
         if !self.encodings.contains(&encoding) {
@@ -353,13 +351,6 @@ impl<'a> Column<'a> {
         Ok(())
     }
 
-    fn delta_encoding(&self) -> Encoding {
-        match self.descr.physical_type() {
-            Physical::BYTE_ARRAY => Encoding::DELTA_BYTE_ARRAY,
-            _ => Encoding::DELTA_BINARY_PACKED,
-        }
-    }
-
     /// The chunk's bytes (dictionary page first) and what the row group needs to splice it;
     /// the column is then empty, ready for the next row group.
     fn finish(&mut self, compressor: &mut Compressor, rows: usize) -> Result<(Bytes, ColumnCloseResult)> {
@@ -371,7 +362,7 @@ impl<'a> Column<'a> {
         let dictionary_offset = if self.dictionary.len() > 0 {
             let mut buf = Vec::new();
             plain_strings(&mut buf, self.dictionary.strs.iter().copied());
-            plain_ints(&mut buf, &self.dictionary.ints, self.descr.physical_type() == Physical::INT32);
+            plain_ints(&mut buf, &self.dictionary.ints, self.int32);
             let compressed = compressor.compress(&buf)?;
             let page = Page::DictionaryPage {
                 buf: Bytes::from(compressed),
@@ -404,7 +395,7 @@ impl<'a> Column<'a> {
             .set_num_values(self.num_values as i64)
             .set_data_page_offset(data_offset)
             .set_dictionary_page_offset(dictionary_offset);
-        if let Some((min, max)) = self.min_max.filter(|_| self.statistics) {
+        if let Some((min, max)) = self.min_max {
             metadata = metadata.set_statistics(Statistics::int64(Some(min), Some(max), None, Some(0), false));
         }
         let close = ColumnCloseResult {
