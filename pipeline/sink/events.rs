@@ -213,9 +213,9 @@ pub struct RecordFields<'a> {
 }
 
 impl<'a> RecordFields<'a> {
-    /// Calls `leaf(column, repetition, definition, value)` for every entry of the record;
-    /// a column's entries come in order (all of them for `items`, one for the others).
-    pub fn visit(mut self, mut leaf: impl FnMut(usize, u32, u32, Value<'a>)) {
+    /// Hands every entry of the record to `leaves`; a column's entries come in order (all
+    /// of them for `items`, one for the others).
+    pub fn visit(mut self, leaves: &mut impl Leaves<'a>) {
         let r = &mut self.reader;
         let text = |s: Option<&'a str>| s.map_or((0, Value::Null), |s| (1, Value::Str(s)));
         let flags = r.u16();
@@ -223,24 +223,24 @@ impl<'a> RecordFields<'a> {
         let source = &self.sources[r.u32() as usize];
         let partition = r.u32() as i32;
         let (occurred_at, offset, ingested_at, amount, points) = (r.i64(), r.i64(), r.i64(), r.i64(), r.i64());
-        leaf(0, 0, 0, Value::Str(r.str()));
-        leaf(1, 0, 0, Value::Str(kind.as_str()));
-        leaf(2, 0, 0, Value::Str(r.str()));
-        leaf(8, 0, 0, Value::Str(r.str()));
-        leaf(3, 0, 0, Value::Int(occurred_at));
+        leaves.leaf(0, 0, 0, Value::Str(r.str()));
+        leaves.leaf(1, 0, 0, Value::Str(kind.as_str()));
+        leaves.leaf(2, 0, 0, Value::Str(r.str()));
+        leaves.leaf(8, 0, 0, Value::Str(r.str()));
+        leaves.leaf(3, 0, 0, Value::Int(occurred_at));
         for (column, bit) in [(4, HAS_STORE), (5, HAS_CHANNEL), (6, HAS_ORDER), (15, HAS_ATTRIBUTES)] {
             let (def, value) = text(r.opt_str(flags, bit));
-            leaf(column, 0, def, value);
+            leaves.leaf(column, 0, def, value);
         }
         let int = |present: bool, v: i64| if present { (1, Value::Int(v)) } else { (0, Value::Null) };
         let (def, value) = int(flags & HAS_AMOUNT != 0, amount);
-        leaf(7, 0, def, value);
+        leaves.leaf(7, 0, def, value);
         let (def, value) = int(flags & HAS_POINTS != 0, points);
-        leaf(9, 0, def, value);
+        leaves.leaf(9, 0, def, value);
         let items = r.u32();
         if items == 0 {
             for column in ITEM_COLUMNS {
-                leaf(column, 0, 0, Value::Null);
+                leaves.leaf(column, 0, 0, Value::Null);
             }
         }
         // An item is defined at level 3 (items, list, item); its optional fields at 4.
@@ -248,20 +248,30 @@ impl<'a> RecordFields<'a> {
             let rep = u32::from(n > 0);
             let item_flags = r.u16();
             let (qty, unit_price) = (r.i64(), r.i64());
-            leaf(10, rep, 3, Value::Str(r.str()));
+            leaves.leaf(10, rep, 3, Value::Str(r.str()));
             for (column, bit) in [(11, HAS_CATEGORY), (12, HAS_BRAND)] {
                 let (def, value) = text(r.opt_str(item_flags, bit));
-                leaf(column, rep, 3 + def, value);
+                leaves.leaf(column, rep, 3 + def, value);
             }
-            leaf(13, rep, 3, Value::Int(qty));
+            leaves.leaf(13, rep, 3, Value::Int(qty));
             let (def, value) = int(item_flags & HAS_UNIT_PRICE != 0, unit_price);
-            leaf(14, rep, 3 + def, value);
+            leaves.leaf(14, rep, 3 + def, value);
         }
-        leaf(16, 0, 0, Value::Str(source));
-        leaf(17, 0, 0, Value::Int(partition.into()));
-        leaf(18, 0, 0, Value::Int(offset));
-        leaf(19, 0, 0, Value::Int(ingested_at));
+        leaves.leaf(16, 0, 0, Value::Str(source));
+        leaves.leaf(17, 0, 0, Value::Int(partition.into()));
+        leaves.leaf(18, 0, 0, Value::Int(offset));
+        leaves.leaf(19, 0, 0, Value::Int(ingested_at));
     }
+}
+
+/// Where [`RecordFields::visit`] puts a record's entries.
+pub trait Leaves<'a> {
+    /// One entry of leaf `column`: its repetition and definition levels and its value
+    /// (`Null` when the definition level says it is absent). Implementations should inline
+    /// it (`#[inline(always)]`): the visitor then pushes each value with its column and kind
+    /// known (a closure called from two dozen places was not inlined, and each entry went
+    /// through a call with the value in memory).
+    fn leaf(&mut self, column: usize, rep: u32, def: u32, value: Value<'a>);
 }
 
 /// The leaf columns of `items`: sku, category, brand, qty, unit_price.

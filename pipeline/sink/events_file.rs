@@ -25,7 +25,7 @@ use parquet::schema::types::{ColumnDescPtr, SchemaDescriptor};
 
 use super::dictionary::Dictionary;
 use super::encoding::{bit_width, delta_binary_packed, delta_byte_array, plain_strings, rle_hybrid};
-use super::events::Records;
+use super::events::{Leaves, Records};
 use super::schema;
 use super::tables::codec;
 use crate::config::Compression;
@@ -57,13 +57,22 @@ pub fn write<W: Write + Send>(out: W, records: &Records<'_>, addresses: &[u64], 
             }
         };
         for group in addresses.chunks(ROW_GROUP_ROWS) {
+            // Pages end between rows. No column can reach a page's rows or bytes before this
+            // many rows or bytes have been added to all of them together: the columns are
+            // only looked at then, instead of all twenty after every row.
+            let mut slack = Slack::of(&columns);
+            let mut leaves = ColumnsOf { columns: &mut columns, bytes: 0 };
             for &address in group {
-                records.get(address).visit(|c, rep, def, value| columns[c].push(rep, def, value));
-                // Pages end between rows.
-                for column in &mut columns {
-                    if column.page_rows >= PAGE_ROWS || column.page_bytes >= PAGE_BYTES {
-                        column.flush_page(compressor)?;
+                records.get(address).visit(&mut leaves);
+                slack.rows -= 1;
+                if slack.rows == 0 || leaves.bytes >= slack.bytes {
+                    for column in leaves.columns.iter_mut() {
+                        if column.page_rows >= PAGE_ROWS || column.page_bytes >= PAGE_BYTES {
+                            column.flush_page(compressor)?;
+                        }
                     }
+                    slack = Slack::of(leaves.columns);
+                    leaves.bytes = 0;
                 }
             }
             let mut row_group = file.next_row_group()?;
@@ -76,6 +85,37 @@ pub fn write<W: Write + Send>(out: W, records: &Records<'_>, addresses: &[u64], 
         Ok(())
     })?;
     file.into_inner()
+}
+
+/// The file's leaf columns as the record visitor's destination.
+struct ColumnsOf<'c, 'a> {
+    columns: &'c mut [Column<'a>],
+    /// Bytes of values added to all columns together since the pages were last looked at.
+    bytes: usize,
+}
+
+impl<'a> Leaves<'a> for ColumnsOf<'_, 'a> {
+    #[inline(always)]
+    fn leaf(&mut self, column: usize, rep: u32, def: u32, value: Value<'a>) {
+        self.bytes += self.columns[column].push(rep, def, value);
+    }
+}
+
+/// Rows and bytes of values that can still be added to the columns before any of their
+/// pages can be full.
+struct Slack {
+    rows: usize,
+    bytes: usize,
+}
+
+impl Slack {
+    fn of(columns: &[Column<'_>]) -> Self {
+        let fullest = |f: fn(&Column<'_>) -> usize| columns.iter().map(f).max().unwrap_or(0);
+        Self {
+            rows: PAGE_ROWS.saturating_sub(fullest(|c| c.page_rows)).max(1),
+            bytes: PAGE_BYTES.saturating_sub(fullest(|c| c.page_bytes)),
+        }
+    }
 }
 
 thread_local! {
@@ -237,9 +277,9 @@ impl<'a> Column<'a> {
 
     /// Adds one entry: its repetition and definition levels and its value (`Null` when the
     /// definition level says it is absent). A repetition level of 0 starts a row; the
-    /// caller flushes full pages between rows.
+    /// caller flushes full pages between rows. Returns the bytes the value adds to the page.
     #[inline(always)]
-    fn push(&mut self, rep: u32, def: u32, value: Value<'a>) {
+    fn push(&mut self, rep: u32, def: u32, value: Value<'a>) -> usize {
         self.page_rows += usize::from(rep == 0);
         if self.max_rep > 0 {
             self.rep.push(rep);
@@ -248,17 +288,17 @@ impl<'a> Column<'a> {
             self.def.push(def);
         }
         match value {
-            Value::Null => {}
+            Value::Null => 0,
             Value::Str(s) => {
-                self.page_bytes += s.len() + 4;
                 if self.layout == Layout::Dictionary && !self.dictionary_full {
                     self.indices.push(self.dictionary.str_index(s));
                 } else {
                     self.strs.push(s);
                 }
+                self.page_bytes += s.len() + 4;
+                s.len() + 4
             }
             Value::Int(v) => {
-                self.page_bytes += 8;
                 if self.statistics {
                     let (min, max) = self.page_min_max.get_or_insert((v, v));
                     (*min, *max) = ((*min).min(v), (*max).max(v));
@@ -268,6 +308,8 @@ impl<'a> Column<'a> {
                 } else {
                     self.ints.push(v);
                 }
+                self.page_bytes += 8;
+                8
             }
         }
     }
