@@ -290,6 +290,9 @@ struct GenerateArgs {
     /// Share of messages whose Kafka key names another member than the body (the body wins).
     #[arg(long, default_value_t = 0.0005)]
     key_mismatch_rate: f64,
+    /// A purchase carries 1 to this many line items (0: none).
+    #[arg(long, default_value_t = 4)]
+    max_items: u32,
     /// Write JSON lines to this file...
     #[arg(long, value_name = "FILE", conflicts_with = "topic")]
     out: Option<PathBuf>,
@@ -521,6 +524,7 @@ async fn generate(a: GenerateArgs) -> Result<()> {
         malformed_rate: a.malformed_rate,
         late_rate: a.late_rate,
         key_mismatch_rate: a.key_mismatch_rate,
+        max_items: a.max_items,
         ..defaults
     };
     if config.start > config.end {

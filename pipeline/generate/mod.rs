@@ -37,6 +37,8 @@ pub struct GenerateConfig {
     pub late_rate: f64,
     /// Share of messages whose Kafka key is another member than the body's.
     pub key_mismatch_rate: f64,
+    /// A purchase carries 1 to this many line items (0: none).
+    pub max_items: u32,
 }
 
 impl Default for GenerateConfig {
@@ -55,6 +57,7 @@ impl Default for GenerateConfig {
             malformed_rate: 0.002,
             late_rate: 0.02,
             key_mismatch_rate: 0.0005,
+            max_items: 4,
         }
     }
 }
@@ -227,7 +230,10 @@ impl Generator {
         match body.kind {
             "purchase" => {
                 let heavy = if member < self.config.members / 50 { 1.6 } else { 1.0 };
-                let items = self.rng.random_range(1..=4);
+                let items = match self.config.max_items {
+                    0 => 0,
+                    max => self.rng.random_range(1..=max),
+                };
                 let mut total = 0i64;
                 for _ in 0..items {
                     let (category, brands) = CATEGORIES[self.rng.random_range(0..CATEGORIES.len())];

@@ -1,7 +1,7 @@
 //! Accepted events, buffered per business day until the next checkpoint writes them into
 //! the events table (`events_file`).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use super::events_file::Value;
 use crate::event::Event;
@@ -23,7 +23,12 @@ pub struct Origin<'a> {
 #[derive(Default)]
 pub struct EventsBuffer {
     arena: Arena,
-    days: BTreeMap<Day, Vec<u64>>,
+    /// Each day's record addresses, days in order of their first record.
+    days: Vec<(Day, Vec<u64>)>,
+    /// Where each day is in `days`; consecutive events mostly share a day, so the last
+    /// one used is tried first.
+    day_index: HashMap<Day, usize>,
+    last_day: usize,
     sources: Vec<String>,
     scratch: Vec<u8>,
 }
@@ -40,13 +45,23 @@ impl EventsBuffer {
         };
         encode(&mut self.scratch, e, origin, source, default_currency, now);
         let address = self.arena.push(&self.scratch);
-        self.days.entry(day).or_default().push(address);
+        if self.days.get(self.last_day).is_none_or(|(d, _)| *d != day) {
+            let days = &mut self.days;
+            self.last_day = *self.day_index.entry(day).or_insert_with(|| {
+                days.push((day, Vec::new()));
+                days.len() - 1
+            });
+        }
+        self.days[self.last_day].1.push(address);
     }
 
     /// Takes the epoch's events: per day, oldest first, the addresses of its records. Write
     /// each day with [`EventsBuffer::records`], then [`EventsBuffer::clear`] the buffer.
     pub fn take_days(&mut self) -> Vec<(Day, Vec<u64>)> {
-        std::mem::take(&mut self.days).into_iter().collect()
+        self.day_index.clear();
+        let mut days = std::mem::take(&mut self.days);
+        days.sort_unstable_by_key(|(day, _)| *day);
+        days
     }
 
     /// The epoch's records, for [`super::events_file::write`].
@@ -57,6 +72,7 @@ impl EventsBuffer {
     /// Forgets the records taken (keeping the arena's memory for the next epoch).
     pub fn clear(&mut self) {
         self.days.clear();
+        self.day_index.clear();
         self.arena.clear();
         self.sources.clear();
     }
