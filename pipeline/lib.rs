@@ -32,6 +32,7 @@
 //! - [`generate`]: seeded synthetic chain data with stated fault rates.
 //! - [`demo`], [`bench`]: the zero-setup demo and the benchmark.
 
+pub mod append;
 pub mod audience;
 pub mod bench;
 pub mod config;

@@ -120,7 +120,7 @@ impl Event<'_> {
             buf.clear();
             self.content_bytes(|s| {
                 buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
-                buf.extend_from_slice(s);
+                crate::append::append(buf, s);
             });
             xxhash_rust::xxh3::xxh3_64(buf)
         })

@@ -139,7 +139,7 @@ pub fn delta_byte_array(out: &mut Vec<u8>, values: &[&str], scratch: &mut Vec<i6
     }
     delta_binary_packed(out, scratch);
     for (&rest, v) in scratch.iter().zip(values) {
-        out.extend_from_slice(&v.as_bytes()[v.len() - rest as usize..]);
+        crate::append::append(out, &v.as_bytes()[v.len() - rest as usize..]);
     }
 }
 
@@ -162,7 +162,7 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 pub fn plain_strings<'a>(out: &mut Vec<u8>, values: impl IntoIterator<Item = &'a str>) {
     for v in values {
         out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        out.extend_from_slice(v.as_bytes());
+        crate::append::append(out, v.as_bytes());
     }
 }
 

@@ -152,7 +152,7 @@ fn encode(b: &mut Vec<u8>, e: &Event<'_>, origin: Origin<'_>, source: usize, def
     }
     let put = |b: &mut Vec<u8>, s: &str| {
         b.extend_from_slice(&(s.len() as u32).to_le_bytes());
-        b.extend_from_slice(s.as_bytes());
+        crate::append::append(b, s.as_bytes());
     };
     put(b, &e.event_id);
     put(b, &e.member_id);

@@ -174,15 +174,22 @@ impl MemberTable {
         Some(m)
     }
 
-    /// Prefetches the lists of a member's row (dedup memory, window, store days).
+    /// Prefetches the lists of a member's row an event of `kind` reads: the dedup memory,
+    /// and for purchases and refunds the window (a purchase's store days too). Lines that
+    /// are not read still take a slot of the core's queue of outstanding misses, which the
+    /// batch's prefetches fill.
     #[inline]
-    pub fn prefetch_lists(&self, m: u32) {
+    pub fn prefetch_lists(&self, m: u32, kind: EventType) {
         if let Some(row) = self.rows.get(m as usize) {
             row.seen.prefetch();
-            // The newest entries are at the end of the window's days; the store days are
-            // searched whole.
-            prefetch_slice(&row.window[row.window.len().saturating_sub(4)..], 64);
-            prefetch_slice(&row.store_days, 128);
+            if matches!(kind, EventType::Purchase | EventType::Refund) {
+                // The newest entries are at the end of the window's days.
+                prefetch_slice(&row.window[row.window.len().saturating_sub(4)..], 64);
+            }
+            if kind == EventType::Purchase {
+                // Searched whole.
+                prefetch_slice(&row.store_days, 128);
+            }
         }
     }
 
