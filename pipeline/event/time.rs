@@ -52,7 +52,8 @@ pub(super) fn rfc3339_micros(text: &str) -> Option<i64> {
         }
         let frac = digits(&rest[1..1 + n])? as i64;
         // Scale to nanoseconds, then truncate to microseconds as chrono does.
-        micros = frac * 10i64.pow(9 - n as u32) / 1000;
+        const SCALE: [i64; 10] = [0, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
+        micros = frac * SCALE[n] / 1000;
         rest = &rest[1 + n..];
     }
     let offset_seconds = match rest {
