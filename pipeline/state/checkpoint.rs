@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 
 use super::codec::{Corrupt, Decoder, Encoder};
 use super::counters::Counters;
-use super::dedup::{Seen, SeenIds};
+use super::dedup::Seen;
+use super::lists::Lists;
 use super::members::{DayBucket, Member, MemberTable, Profile, StoreDay};
 use super::rollups::{MemberStore, Rollups};
 use super::scoring::{Class, ManualTag, RefreshRecord, ScoringState, StatValue};
@@ -352,24 +353,25 @@ pub(super) fn encode_lists(buf: &mut Vec<u8>, row: &Member) {
         }
         buf.extend_from_slice(&bytes[..at]);
     }
-    buf.reserve(12 + row.window.len() * 16 + row.store_days.len() * 8 + row.seen.len() * 16);
-    buf.extend_from_slice(&(row.window.len() as u32).to_le_bytes());
-    for b in &row.window {
+    let (window, store_days, seen) = (row.lists.window(), row.lists.store_days(), row.lists.seen_len());
+    buf.reserve(12 + window.len() * 16 + store_days.len() * 8 + seen * 16);
+    buf.extend_from_slice(&(window.len() as u32).to_le_bytes());
+    for b in window {
         entry::<16>(buf, [&b.day.to_le_bytes(), &b.purchases.to_le_bytes(), &b.net.to_le_bytes()]);
     }
-    buf.extend_from_slice(&(row.store_days.len() as u32).to_le_bytes());
-    for s in &row.store_days {
+    buf.extend_from_slice(&(store_days.len() as u32).to_le_bytes());
+    for s in store_days {
         entry::<8>(buf, [&s.store.to_le_bytes(), &s.day.to_le_bytes(), &[]]);
     }
-    buf.extend_from_slice(&(row.seen.len() as u32).to_le_bytes());
-    for s in row.seen.iter() {
+    buf.extend_from_slice(&(seen as u32).to_le_bytes());
+    for s in row.lists.seen_iter() {
         entry::<16>(buf, [&s.id_hash.to_le_bytes(), &s.content.to_le_bytes(), &s.day.to_le_bytes()]);
     }
 }
 
 pub(super) fn decode_lists(d: &mut Decoder<'_>, row: &mut Member) -> Result<(), Corrupt> {
     let k = d.u32()? as usize;
-    row.window = d
+    let window: Vec<DayBucket> = d
         .bytes(k * 16)?
         .chunks_exact(16)
         .map(|c| DayBucket {
@@ -379,7 +381,7 @@ pub(super) fn decode_lists(d: &mut Decoder<'_>, row: &mut Member) -> Result<(), 
         })
         .collect();
     let k = d.u32()? as usize;
-    row.store_days = d
+    let store_days: Vec<StoreDay> = d
         .bytes(k * 8)?
         .chunks_exact(8)
         .map(|c| StoreDay {
@@ -388,16 +390,16 @@ pub(super) fn decode_lists(d: &mut Decoder<'_>, row: &mut Member) -> Result<(), 
         })
         .collect();
     let k = d.u32()? as usize;
-    row.seen = SeenIds::restore(
-        d.bytes(k * 16)?
-            .chunks_exact(16)
-            .map(|c| Seen {
-                id_hash: u64::from_le_bytes(c[0..8].try_into().unwrap()),
-                content: u32::from_le_bytes(c[8..12].try_into().unwrap()),
-                day: i32::from_le_bytes(c[12..16].try_into().unwrap()),
-            })
-            .collect(),
-    );
+    let seen = d
+        .bytes(k * 16)?
+        .chunks_exact(16)
+        .map(|c| Seen {
+            id_hash: u64::from_le_bytes(c[0..8].try_into().unwrap()),
+            content: u32::from_le_bytes(c[8..12].try_into().unwrap()),
+            day: i32::from_le_bytes(c[12..16].try_into().unwrap()),
+        })
+        .collect();
+    row.lists = Lists::restore(&window, seen, &store_days);
     Ok(())
 }
 

@@ -5,8 +5,12 @@
 
 use hashbrown::HashTable;
 
+use super::lists::Lists;
+use super::members::{DayBucket, StoreDay};
+
 /// One remembered event: 16 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(C)]
 pub struct Seen {
     pub id_hash: u64,
     /// Low 32 bits of the event's content hash: same id + other content = conflict.
@@ -26,18 +30,12 @@ pub enum Verdict {
 /// Up to this many entries stay in the linear list.
 const SMALL: usize = 32;
 
+/// The remembered ids of a heavy member: a hash table instead of the list.
 #[derive(Debug, Clone)]
-struct Large {
+pub struct Large {
     table: HashTable<Seen>,
     /// Forget what left the horizon when the table reaches this size.
     prune_at: usize,
-}
-
-/// The remembered ids of one member.
-#[derive(Debug, Clone, Default)]
-pub struct SeenIds {
-    small: Vec<Seen>,
-    large: Option<Box<Large>>,
 }
 
 fn verdict(found: &Seen, content: u32) -> Verdict {
@@ -48,37 +46,35 @@ fn verdict(found: &Seen, content: u32) -> Verdict {
     }
 }
 
-impl SeenIds {
-    /// Rebuilds from checkpointed entries.
-    pub fn restore(entries: Vec<Seen>) -> Self {
-        if entries.len() <= SMALL {
-            return Self { small: entries, large: None };
+fn large(entries: Vec<Seen>) -> Box<Large> {
+    let mut table = HashTable::with_capacity(entries.len());
+    let prune_at = entries.len() * 2;
+    for s in entries {
+        table.insert_unique(s.id_hash, s, |s| s.id_hash);
+    }
+    Box::new(Large { table, prune_at })
+}
+
+/// The dedup memory of a member, kept with its other lists: the small form is the middle
+/// list of the block, the large form a table beside it.
+impl Lists {
+    /// Rebuilds the lists of a restored member from checkpointed entries.
+    pub fn restore(window: &[DayBucket], seen: Vec<Seen>, store_days: &[StoreDay]) -> Self {
+        if seen.len() <= SMALL {
+            return Self::from_parts(window, &seen, store_days);
         }
-        let mut table = HashTable::with_capacity(entries.len());
-        let prune_at = entries.len() * 2;
-        for s in entries {
-            table.insert_unique(s.id_hash, s, |s| s.id_hash);
-        }
-        Self { small: Vec::new(), large: Some(Box::new(Large { table, prune_at })) }
+        let mut lists = Self::from_parts(window, &[], store_days);
+        lists.large = Some(large(seen));
+        lists
     }
 
-    /// Prefetches the list a lookup scans (small members only; at most 512 bytes).
-    #[inline]
-    pub fn prefetch(&self) {
-        super::flat::prefetch_slice(&self.small, SMALL * std::mem::size_of::<Seen>());
+    pub fn seen_len(&self) -> usize {
+        self.seen().len() + self.large.as_ref().map_or(0, |l| l.table.len())
     }
 
-    pub fn len(&self) -> usize {
-        self.small.len() + self.large.as_ref().map_or(0, |l| l.table.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Every entry, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &Seen> {
-        self.small.iter().chain(self.large.iter().flat_map(|l| l.table.iter()))
+    /// Every remembered id, in no particular order.
+    pub fn seen_iter(&self) -> impl Iterator<Item = &Seen> {
+        self.seen().iter().chain(self.large.iter().flat_map(|l| l.table.iter()))
     }
 
     /// Looks the event up and remembers it when new. `forget_before` is the first day still
@@ -96,31 +92,31 @@ impl SeenIds {
             large.table.insert_unique(id_hash, entry, |s| s.id_hash);
             return Verdict::New;
         }
-        if let Some(found) = self.small.iter().find(|s| s.id_hash == id_hash) {
+        if let Some(found) = self.seen().iter().find(|s| s.id_hash == id_hash) {
             return verdict(found, content);
         }
-        if self.small.len() >= SMALL {
-            self.small.retain(|s| s.day >= forget_before);
+        if self.seen().len() >= SMALL {
+            self.retain_seen(|s| s.day >= forget_before);
         }
-        let end = self.small.len();
-        super::growth::insert_compact(&mut self.small, end, entry);
-        if self.small.len() > SMALL {
-            *self = Self::restore(std::mem::take(&mut self.small));
+        self.push_seen(entry);
+        if self.seen().len() > SMALL {
+            let entries = self.take_seen();
+            self.large = Some(large(entries));
         }
         Verdict::New
     }
 
-    /// Entries sorted, for comparisons.
-    pub fn sorted(&self) -> Vec<Seen> {
-        let mut v: Vec<Seen> = self.iter().copied().collect();
+    /// Remembered ids sorted, for comparisons.
+    pub fn seen_sorted(&self) -> Vec<Seen> {
+        let mut v: Vec<Seen> = self.seen_iter().copied().collect();
         v.sort();
         v
     }
 
-    pub fn heap_bytes(&self) -> usize {
+    /// Heap bytes of a heavy member's table (the small form is counted with the block).
+    pub fn large_heap_bytes(&self) -> usize {
         let entry = std::mem::size_of::<Seen>();
-        self.small.capacity() * entry
-            + self.large.as_ref().map_or(0, |l| std::mem::size_of::<Large>() + l.table.capacity() * (entry + 1))
+        self.large.as_ref().map_or(0, |l| std::mem::size_of::<Large>() + l.table.capacity() * (entry + 1))
     }
 }
 
@@ -130,7 +126,7 @@ mod tests {
 
     #[test]
     fn duplicates_conflicts_and_forgetting() {
-        let mut seen = SeenIds::default();
+        let mut seen = Lists::default();
         assert_eq!(seen.check_and_insert(7, 1, 100, 0), Verdict::New);
         assert_eq!(seen.check_and_insert(7, 1, 100, 0), Verdict::Duplicate);
         assert_eq!(seen.check_and_insert(7, 2, 100, 0), Verdict::Conflict);
@@ -143,9 +139,9 @@ mod tests {
         for id in 0..400u64 {
             seen.check_and_insert(5000 + id, 0, 700, 450);
         }
-        assert!(seen.iter().all(|s| s.id_hash != 7));
+        assert!(seen.seen_iter().all(|s| s.id_hash != 7));
         assert_eq!(seen.check_and_insert(1050, 0, 550, 450), Verdict::Duplicate);
-        let restored = SeenIds::restore(seen.iter().copied().collect());
-        assert_eq!(restored.sorted(), seen.sorted());
+        let restored = Lists::restore(&[], seen.seen_iter().copied().collect(), &[]);
+        assert_eq!(restored.seen_sorted(), seen.seen_sorted());
     }
 }

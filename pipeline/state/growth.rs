@@ -1,7 +1,7 @@
-//! How the member state's containers grow. The rows: in fixed chunks, so growing never
-//! moves what they hold (a `Vec` of 10M rows grows by copying a gigabyte into fresh memory,
-//! which the kernel zeroes first; at 600K members that growth was 4% of the pipeline's
-//! time). A member's lists: by half, from one element.
+//! How the member rows grow: in fixed chunks, so growing never moves what they hold (a
+//! `Vec` of 10M rows grows by copying a gigabyte into fresh memory, which the kernel zeroes
+//! first; at 600K members that growth was 4% of the pipeline's time). A member's lists
+//! grow in `lists`.
 
 use std::ops::{Index, IndexMut};
 
@@ -74,16 +74,6 @@ impl<T> ChunkedVec<T> {
     }
 }
 
-/// `list.insert(k, value)`, growing the list by half instead of doubling, from one element
-/// (`Vec` starts at four): most members have a few window days, stores and recent event
-/// ids, and at 600K members the unused capacity was a tenth of their state.
-pub fn insert_compact<T>(list: &mut Vec<T>, k: usize, value: T) {
-    if list.len() == list.capacity() {
-        list.reserve_exact(list.len() / 2 + 1);
-    }
-    list.insert(k, value);
-}
-
 /// The elements in order; knows how many are left (the checkpoint writes the count first).
 pub struct Iter<'a, T> {
     inner: std::iter::Flatten<std::slice::Iter<'a, Vec<T>>>,
@@ -152,21 +142,5 @@ mod tests {
         let mut small = ChunkedVec::default();
         (0..100).for_each(|i| small.push(i));
         assert_eq!(small.capacity(), 128, "a small table doubles like a Vec");
-    }
-
-    #[test]
-    fn compact_insert_keeps_order_and_grows_by_half() {
-        let (mut list, mut plain) = (Vec::new(), Vec::new());
-        let mut capacities = vec![];
-        for i in 0..40 {
-            let k = (i * 7) % (list.len() + 1);
-            insert_compact(&mut list, k, i);
-            plain.insert(k, i);
-            if capacities.last() != Some(&list.capacity()) {
-                capacities.push(list.capacity());
-            }
-        }
-        assert_eq!(list, plain);
-        assert_eq!(capacities, [1, 2, 4, 7, 11, 17, 26, 40]);
     }
 }

@@ -6,9 +6,10 @@
 //! an arena.
 
 use super::calendar::Day;
-use super::growth::{insert_compact, ChunkedVec};
-use super::dedup::{SeenIds, Verdict};
-use super::flat::{prefetch, prefetch_slice};
+use super::dedup::Verdict;
+use super::flat::prefetch;
+use super::growth::ChunkedVec;
+use super::lists::Lists;
 use super::interner::Interner;
 use crate::event::{Event, EventType, RejectKind, Rejection};
 
@@ -19,6 +20,7 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// Purchases and net amount of one calendar day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
 pub struct DayBucket {
     pub day: Day,
     pub purchases: u32,
@@ -28,6 +30,7 @@ pub struct DayBucket {
 
 /// A day on which a member bought at a store (one entry per store and day in the window).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(C)]
 pub struct StoreDay {
     pub store: u32,
     pub day: Day,
@@ -78,9 +81,8 @@ pub struct Member {
     pub updated_at: i64,
     pub purchases_total: u32,
     pub last_store: u32,
-    pub window: Vec<DayBucket>,
-    pub store_days: Vec<StoreDay>,
-    pub seen: SeenIds,
+    /// Window buckets, remembered event ids and store days, in one allocation.
+    pub lists: Lists,
     pub profile: Option<Box<Profile>>,
 }
 
@@ -94,9 +96,7 @@ impl Default for Member {
             updated_at: NONE,
             purchases_total: 0,
             last_store: NO_STORE,
-            window: Vec::new(),
-            store_days: Vec::new(),
-            seen: SeenIds::default(),
+            lists: Lists::default(),
             profile: None,
         }
     }
@@ -175,21 +175,13 @@ impl MemberTable {
     }
 
     /// Prefetches the lists of a member's row an event of `kind` reads: the dedup memory,
-    /// and for purchases and refunds the window (a purchase's store days too). Lines that
-    /// are not read still take a slot of the core's queue of outstanding misses, which the
-    /// batch's prefetches fill.
+    /// and for purchases and refunds the window and store days. Lines that are not read
+    /// still take a slot of the core's queue of outstanding misses, which the batch's
+    /// prefetches fill.
     #[inline]
     pub fn prefetch_lists(&self, m: u32, kind: EventType) {
         if let Some(row) = self.rows.get(m as usize) {
-            row.seen.prefetch();
-            if matches!(kind, EventType::Purchase | EventType::Refund) {
-                // The newest entries are at the end of the window's days.
-                prefetch_slice(&row.window[row.window.len().saturating_sub(4)..], 64);
-            }
-            if kind == EventType::Purchase {
-                // Searched whole.
-                prefetch_slice(&row.store_days, 128);
-            }
+            row.lists.prefetch(matches!(kind, EventType::Purchase | EventType::Refund));
         }
     }
 
@@ -228,7 +220,7 @@ impl MemberTable {
         let content = event.content_hash() as u32;
         let newest_day = if newest == NONE { day } else { day.max((newest / MICROS_PER_DAY) as Day) };
         let forget_before = newest_day - rules.dedup_horizon_days - 2;
-        match self.rows[i].seen.check_and_insert(event_hash, content, day, forget_before) {
+        match self.rows[i].lists.check_and_insert(event_hash, content, day, forget_before) {
             Verdict::Duplicate => return Applied::Duplicate,
             Verdict::Conflict => {
                 return Applied::Rejected(Rejection::new(
@@ -282,8 +274,8 @@ impl MemberTable {
         row.purchases_total += 1;
         if let (Some(store), true) = (store, day > self.window_floor) {
             let entry = StoreDay { store, day };
-            if let Err(k) = row.store_days.binary_search(&entry) {
-                insert_compact(&mut row.store_days, k, entry);
+            if let Err(k) = row.lists.store_days().binary_search(&entry) {
+                row.lists.insert_store_day(k, entry);
             }
         }
         self.add_to_day(i, day, 1, event.amount.map_or(0, |a| a.0));
@@ -297,7 +289,8 @@ impl MemberTable {
         if day <= self.window_floor {
             return;
         }
-        let buckets = &mut self.rows[i].window;
+        let lists = &mut self.rows[i].lists;
+        let buckets = lists.window_mut();
         // Most events are of the newest day: look at the end before searching.
         let found = match buckets.last() {
             Some(last) if last.day == day => Ok(buckets.len() - 1),
@@ -309,7 +302,7 @@ impl MemberTable {
                 buckets[k].purchases += purchases;
                 buckets[k].net += net;
             }
-            Err(k) => insert_compact(buckets, k, DayBucket { day, purchases, net }),
+            Err(k) => lists.insert_window(k, DayBucket { day, purchases, net }),
         }
     }
 
@@ -360,11 +353,11 @@ impl MemberTable {
     pub fn drop_below_floor(&mut self) {
         let floor = self.window_floor;
         for row in self.rows.iter_mut() {
-            if row.window.first().is_some_and(|b| b.day <= floor) {
-                row.window.retain(|b| b.day > floor);
+            if row.lists.window().first().is_some_and(|b| b.day <= floor) {
+                row.lists.retain_window(|b| b.day > floor);
             }
-            if row.store_days.iter().any(|s| s.day <= floor) {
-                row.store_days.retain(|s| s.day > floor);
+            if row.lists.store_days().iter().any(|s| s.day <= floor) {
+                row.lists.retain_store_days(|s| s.day > floor);
             }
         }
     }
@@ -374,14 +367,14 @@ impl MemberTable {
     pub fn derive(&self, m: usize, as_of: Day, window_days: i32, last_purchase_day: Option<Day>) -> Derived {
         let inside = |d: Day| as_of - window_days < d && d <= as_of;
         let (mut frequency, mut monetary) = (0u32, 0i64);
-        for b in self.rows[m].window.iter().filter(|b| inside(b.day)) {
+        for b in self.rows[m].lists.window().iter().filter(|b| inside(b.day)) {
             frequency += b.purchases;
             monetary += b.net;
         }
         // Entries are sorted by store: count the stores with at least one day inside.
         let mut stores_in_window = 0;
         let mut last_counted = None;
-        for s in self.rows[m].store_days.iter().filter(|s| inside(s.day)) {
+        for s in self.rows[m].lists.store_days().iter().filter(|s| inside(s.day)) {
             if last_counted != Some(s.store) {
                 stores_in_window += 1;
                 last_counted = Some(s.store);
@@ -413,15 +406,17 @@ impl MemberTable {
     /// Bytes of the base state and of the dedup memory, separately: rows, list contents,
     /// profiles and the id arenas (allocator overhead aside).
     pub fn memory_bytes(&self) -> (usize, usize) {
-        let mut base = self.rows.capacity() * (std::mem::size_of::<Member>() - std::mem::size_of::<SeenIds>());
-        let mut dedup = self.rows.capacity() * std::mem::size_of::<SeenIds>();
+        // Of a row, the pointer to a heavy member's id table is dedup memory.
+        let table_pointer = std::mem::size_of::<usize>();
+        let mut base = self.rows.capacity() * (std::mem::size_of::<Member>() - table_pointer);
+        let mut dedup = self.rows.capacity() * table_pointer;
         for row in self.rows.iter() {
-            base += row.window.capacity() * std::mem::size_of::<DayBucket>();
-            base += row.store_days.capacity() * std::mem::size_of::<StoreDay>();
+            let (lists, seen) = row.lists.heap_bytes();
+            base += lists;
             base += row.profile.as_ref().map_or(0, |p| {
                 24 + p.attrs.iter().map(|(k, v, _)| 40 + k.len() + v.len()).sum::<usize>()
             });
-            dedup += row.seen.heap_bytes();
+            dedup += seen + row.lists.large_heap_bytes();
         }
         (base + self.ids.heap_bytes() + self.stores.heap_bytes(), dedup)
     }

@@ -9,6 +9,7 @@ pub mod flat;
 mod delta;
 mod growth;
 pub mod interner;
+mod lists;
 pub mod members;
 pub mod rollups;
 pub mod scoring;

@@ -69,7 +69,7 @@ fn as_of_alone_moves_the_numbers() {
     assert_eq!(derive(&t, &cal, "m", "2026-03-01").frequency, 0);
     assert_eq!(derive(&t, &cal, "m", "2026-03-01").recency_days, Some(365));
     t.advance_as_of(day("2026-03-01"), 365).unwrap();
-    assert!(t.rows[0].window.is_empty(), "buckets that left every future window are dropped");
+    assert!(t.rows[0].lists.window().is_empty(), "buckets that left every future window are dropped");
     assert!(t.advance_as_of(day("2026-02-01"), 365).is_err(), "as-of never moves back");
 }
 
@@ -137,7 +137,7 @@ fn checkpoint_round_trips_and_detects_damage() {
         let id = format!("m{m}");
         assert_eq!(derive(&back.members, &cal, &id, "2025-06-01"), derive(&ckpt.members, &cal, &id, "2025-06-01"));
     }
-    let sorted = |t: &MemberTable| t.rows.iter().map(|r| r.seen.sorted()).collect::<Vec<_>>();
+    let sorted = |t: &MemberTable| t.rows.iter().map(|r| r.lists.seen_sorted()).collect::<Vec<_>>();
     assert_eq!(sorted(&back.members), sorted(&ckpt.members));
     assert_eq!(back.members.attributes_json(1), ckpt.members.attributes_json(1));
     let path = dir.path().join(super::checkpoint::FILE_NAME);
@@ -233,7 +233,7 @@ fn snapshot_plus_deltas_restore_the_state_exactly() {
         for (a, b) in back.members.rows.iter().zip(ckpt.members.rows.iter()) {
             let scalars = |r: &super::members::Member| (r.first_purchase, r.last_purchase, r.newest_event, r.purchases_total, r.last_store, r.signed_up_at);
             assert_eq!(scalars(a), scalars(b));
-            assert_eq!((&a.window, &a.store_days, a.seen.sorted()), (&b.window, &b.store_days, b.seen.sorted()));
+            assert_eq!((a.lists.window(), a.lists.store_days(), a.lists.seen_sorted()), (b.lists.window(), b.lists.store_days(), b.lists.seen_sorted()));
         }
         assert_eq!(back.members.rows.len(), ckpt.members.rows.len());
         if let Some(m5) = ckpt.members.ids.find("m5") {
