@@ -4,6 +4,34 @@ use std::io::{self, Write};
 
 use xxhash_rust::xxh3::Xxh3;
 
+/// An iterator whose length is known up front, for the encoder's columns (a hash table's
+/// entries, say, without collecting them into a vector first).
+pub struct Exact<I> {
+    inner: I,
+    left: usize,
+}
+
+/// `iter`, which yields exactly `len` items, as an [`ExactSizeIterator`].
+pub fn exact<I: Iterator>(iter: I, len: usize) -> Exact<I> {
+    Exact { inner: iter, left: len }
+}
+
+impl<I: Iterator> Iterator for Exact<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let next = self.inner.next()?;
+        self.left -= 1;
+        Some(next)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for Exact<I> {}
+
 /// Writes values and hashes every byte, for the trailing checksum. Small writes are
 /// gathered into a buffer of [`Encoder::BUFFER`] bytes before they are hashed and written:
 /// the streaming hash copies every input shorter than its block into its own buffer, and

@@ -14,7 +14,6 @@ use super::checkpoint::{
 };
 use super::codec::{Corrupt, Decoder, Encoder};
 use super::members::Member;
-use super::rollups::MemberStore;
 use crate::crash;
 
 const MAGIC: &[u8; 8] = b"MFDELT01";
@@ -80,11 +79,10 @@ pub(super) fn encode<W: io::Write>(c: &Checkpoint, reclassified: bool, e: &mut E
     }
     let r = &c.rollups;
     e.i64s(r.new_month_buyers.iter().map(|&k| k as i64))?;
-    let mut touched = r.touched_member_stores.clone();
-    touched.sort_unstable();
-    touched.dedup();
-    let entries: Vec<(u64, MemberStore)> = touched.iter().map(|&k| (k, *r.member_stores.get(k).expect("a touched entry exists"))).collect();
-    encode_member_stores(&entries, e)
+    // Sorted and deduplicated by `Checkpoint::save`.
+    let touched = &r.touched_member_stores;
+    debug_assert!(touched.windows(2).all(|w| w[0] < w[1]));
+    encode_member_stores(|| touched.iter().map(|&k| (k, *r.member_stores.get(k).expect("a touched entry exists"))), e)
 }
 
 /// Applies the delta in `file` to `c`, which must hold the epoch just before it.
