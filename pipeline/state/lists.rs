@@ -173,11 +173,15 @@ impl Lists {
 
     /// Prefetches what an event reads: the remembered ids on (a lookup scans them; at most
     /// 32 entries), and for a purchase or refund (`window`) from the window's four newest
-    /// buckets on, through the store days.
+    /// buckets on, through the store days; for a heavy member the header of its id table
+    /// (the table's own slots depend on it).
     #[inline]
     pub fn prefetch(&self, window: bool) {
         let (from, bytes) = if window { (self.seen_start().saturating_sub(8), 640) } else { (self.seen_start(), 512) };
         super::flat::prefetch_slice(&self.words[from..], bytes);
+        if let Some(large) = &self.large {
+            super::flat::prefetch(&**large);
+        }
     }
 }
 
