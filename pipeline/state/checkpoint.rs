@@ -408,11 +408,11 @@ pub(super) fn decode_lists(d: &mut Decoder<'_>, row: &mut Member) -> Result<(), 
 }
 
 pub(super) fn encode_profile<W: io::Write>(e: &mut Encoder<W>, p: &Profile) -> io::Result<()> {
-    e.u64(p.attrs.len() as u64)?;
-    for (k, v, t) in &p.attrs {
+    e.u64(p.len() as u64)?;
+    for (k, v, t) in p.iter() {
         e.str(k)?;
         e.str(v)?;
-        e.i64(*t)?;
+        e.i64(t)?;
     }
     Ok(())
 }
@@ -420,8 +420,8 @@ pub(super) fn encode_profile<W: io::Write>(e: &mut Encoder<W>, p: &Profile) -> i
 pub(super) fn decode_profile(d: &mut Decoder<'_>) -> Result<Profile, Corrupt> {
     let mut p = Profile::default();
     for _ in 0..d.len()? {
-        let (k, v, t) = (d.str()?.into(), d.str()?.into(), d.i64()?);
-        p.attrs.push((k, v, t));
+        let (k, v, t) = (d.str()?, d.str()?, d.i64()?);
+        p.merge(&k, &v, t);
     }
     Ok(p)
 }

@@ -10,6 +10,7 @@ use super::dedup::Verdict;
 use super::flat::prefetch;
 use super::growth::ChunkedVec;
 use super::lists::Lists;
+pub use super::profile::Profile;
 use super::interner::Interner;
 use crate::event::{Event, EventType, RejectKind, Rejection};
 
@@ -36,11 +37,6 @@ pub struct StoreDay {
     pub day: Day,
 }
 
-/// Profile attributes: per key the latest value by event time (ties: the larger text).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Profile {
-    pub attrs: Vec<(Box<str>, Box<str>, i64)>,
-}
 
 /// The parameters of the fold.
 #[derive(Debug, Clone, Copy)]
@@ -317,18 +313,8 @@ impl MemberTable {
         };
         let profile = self.rows[i].profile.get_or_insert_with(Default::default);
         for (key, value) in map {
-            let value = value.to_string();
-            match profile.attrs.iter_mut().find(|(k, _, _)| **k == *key) {
-                Some((_, v, at)) => {
-                    if t > *at || (t == *at && *value > **v) {
-                        *v = value.into();
-                        *at = t;
-                    }
-                }
-                None => profile.attrs.push((key.into(), value.into(), t)),
-            }
+            profile.merge(&key, &value.to_string(), t);
         }
-        profile.attrs.sort_by(|a, b| a.0.cmp(&b.0));
     }
 
     /// Moves the as-of day forward and drops what can no longer enter a window.
@@ -394,11 +380,11 @@ impl MemberTable {
     pub fn attributes_json(&self, m: usize) -> Option<String> {
         let profile = self.rows[m].profile.as_ref()?;
         let mut out = String::from("{");
-        for (n, (k, v, _)) in profile.attrs.iter().enumerate() {
+        for (n, (k, v, _)) in profile.iter().enumerate() {
             if n > 0 {
                 out.push(',');
             }
-            out.push_str(&serde_json::to_string(&**k).unwrap_or_default());
+            out.push_str(&serde_json::to_string(k).unwrap_or_default());
             out.push(':');
             out.push_str(v);
         }
@@ -416,9 +402,7 @@ impl MemberTable {
         for row in self.rows.iter() {
             let (lists, seen) = row.lists.heap_bytes();
             base += lists;
-            base += row.profile.as_ref().map_or(0, |p| {
-                24 + p.attrs.iter().map(|(k, v, _)| 40 + k.len() + v.len()).sum::<usize>()
-            });
+            base += row.profile.as_ref().map_or(0, |p| std::mem::size_of::<Profile>() + p.heap_bytes());
             dedup += seen + row.lists.large_heap_bytes();
         }
         (base + self.ids.heap_bytes() + self.stores.heap_bytes(), dedup)

@@ -11,6 +11,7 @@ mod growth;
 pub mod interner;
 mod lists;
 pub mod members;
+mod profile;
 pub mod rollups;
 pub mod scoring;
 

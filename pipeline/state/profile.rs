@@ -1,0 +1,130 @@
+//! A member's profile attributes (birthday, city, ... from sign-ups and profile updates): per
+//! key the latest value by event time (ties: the larger text), keys in order.
+//!
+//! In one buffer of entries — the time, the key's and the value's lengths, the key, the
+//! value (its JSON text) — instead of a vector of (key, value, time) with two allocations per
+//! attribute: a member with a birthday and a city took 138 counted bytes (and ~160 with the
+//! allocator's rounding) where this takes 90. Most members sign up, so at 1M members that was
+//! a sixth of the base state.
+
+/// Bytes before an entry's key: its time (i64), its key's and its value's lengths (u32 each).
+const HEADER: usize = 16;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Profile {
+    bytes: Vec<u8>,
+}
+
+/// One attribute and where its entry lies in the buffer.
+struct Entry<'a> {
+    start: usize,
+    end: usize,
+    key: &'a str,
+    value: &'a str,
+    at: i64,
+}
+
+impl Profile {
+    fn entries(&self) -> impl Iterator<Item = Entry<'_>> {
+        let b = &self.bytes;
+        let mut start = 0;
+        std::iter::from_fn(move || {
+            if start == b.len() {
+                return None;
+            }
+            let word = |at: usize, n: usize| &b[start + at..start + at + n];
+            let at = i64::from_le_bytes(word(0, 8).try_into().expect("8 bytes"));
+            let key_len = u32::from_le_bytes(word(8, 4).try_into().expect("4 bytes")) as usize;
+            let value_len = u32::from_le_bytes(word(12, 4).try_into().expect("4 bytes")) as usize;
+            let text = |from: usize, n: usize| std::str::from_utf8(word(from, n)).expect("a profile holds whole strings");
+            let entry = Entry {
+                start,
+                end: start + HEADER + key_len + value_len,
+                key: text(HEADER, key_len),
+                value: text(HEADER + key_len, value_len),
+                at,
+            };
+            start = entry.end;
+            Some(entry)
+        })
+    }
+
+    /// The attributes in key order: key, value (JSON text), time of the event that set it.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, i64)> {
+        self.entries().map(|e| (e.key, e.value, e.at))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Sets `key` to `value` as of `at`, unless it holds a later value (or, at the same
+    /// time, a larger text).
+    pub fn merge(&mut self, key: &str, value: &str, at: i64) {
+        let mut insert_at = self.bytes.len();
+        let mut replace = None;
+        for e in self.entries() {
+            if e.key == key {
+                if at > e.at || (at == e.at && value > e.value) {
+                    replace = Some(e.start..e.end);
+                } else {
+                    return;
+                }
+                break;
+            }
+            if e.key > key {
+                insert_at = e.start;
+                break;
+            }
+        }
+        let mut entry = Vec::with_capacity(HEADER + key.len() + value.len());
+        entry.extend_from_slice(&at.to_le_bytes());
+        entry.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        entry.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        entry.extend_from_slice(key.as_bytes());
+        entry.extend_from_slice(value.as_bytes());
+        let range = replace.unwrap_or(insert_at..insert_at);
+        self.bytes.splice(range, entry);
+    }
+
+    /// Heap bytes it holds.
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Against a map of key -> (time, value) with the same rule, for keys arriving in any
+    /// order, repeated, at equal and earlier times.
+    #[test]
+    fn keeps_the_latest_value_per_key_in_key_order() {
+        let mut profile = Profile::default();
+        let mut model: BTreeMap<String, (i64, String)> = BTreeMap::new();
+        let mut x = 11u64;
+        for _ in 0..3000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let key = format!("k{}", (x >> 40) % 23);
+            let value = format!("\"v{}{}\"", (x >> 20) % 7, "é".repeat(((x >> 50) % 3) as usize));
+            let at = ((x >> 30) % 40) as i64;
+            profile.merge(&key, &value, at);
+            let slot = model.entry(key).or_insert((i64::MIN, String::new()));
+            if at > slot.0 || (at == slot.0 && value > slot.1) {
+                *slot = (at, value);
+            }
+            let got: Vec<(&str, &str, i64)> = profile.iter().collect();
+            let want: Vec<(&str, &str, i64)> = model.iter().map(|(k, (t, v))| (k.as_str(), v.as_str(), *t)).collect();
+            assert_eq!(got, want);
+        }
+        assert_eq!(profile.len(), model.len());
+        assert!(!profile.is_empty());
+    }
+}
