@@ -34,12 +34,14 @@ unsafe trait Element: Copy {
     const WORDS: usize = std::mem::size_of::<Self>() / 8;
 }
 
-// SAFETY: each is repr(C), integers only, no padding (checked by the size assertions).
+// SAFETY: each is repr(C) and integers only; the sizes below leave no room for padding
+// (i32 + u32 + i64, u64 + u32 + i32, u32 + i32) and the alignments are at most 8.
 unsafe impl Element for DayBucket {}
 unsafe impl Element for Seen {}
 unsafe impl Element for StoreDay {}
 const _: () = assert!(std::mem::size_of::<DayBucket>() == 16 && std::mem::size_of::<Seen>() == 16);
 const _: () = assert!(std::mem::size_of::<StoreDay>() == 8);
+const _: () = assert!(std::mem::align_of::<DayBucket>() <= 8 && std::mem::align_of::<Seen>() <= 8 && std::mem::align_of::<StoreDay>() <= 8);
 
 fn view<T: Element>(words: &[u64]) -> &[T] {
     debug_assert_eq!(words.len() % T::WORDS, 0);
