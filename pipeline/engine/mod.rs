@@ -19,10 +19,10 @@ use crate::crash;
 use crate::event::{decode, DecodeLimits};
 use crate::scoring::{RuleError, Scorer};
 use crate::sink::tables::{TableError, DEAD_LETTERS, EVENTS, MEMBERS, MEMBER_STORE, SEGMENT_CHANGES, STORE_DAY};
-use crate::sink::{dead_letters, rollups, schema, ChangesBuffer, DeadLetter, EventsBuffer, Origin, TableStore};
+use crate::sink::{rollups, schema, ChangesBuffer, DeadLetters, EventsBuffer, Origin, TableStore};
 use crate::state::calendar::{date_to_day, day_to_date};
 use crate::state::checkpoint::CheckpointError;
-use crate::state::{Applied, BusinessCalendar, Checkpoint, Counters, Day, Manifest, StateRules};
+use crate::state::{Applied, BusinessCalendar, Known, Checkpoint, Counters, Day, Manifest, StateRules};
 
 /// Which day is "today" for windows and recency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,14 +47,14 @@ pub struct Message<'a> {
 /// Receives an epoch's dead letters and segment changes, durably, before the checkpoint
 /// that covers them commits (at-least-once: a crash in between sends them again).
 pub trait OutputTopics {
-    fn send(&mut self, letters: &[DeadLetter], changes: Option<&RecordBatch>) -> Result<(), EngineError>;
+    fn send(&mut self, letters: &DeadLetters, changes: Option<&RecordBatch>) -> Result<(), EngineError>;
 }
 
 /// No output topics: the tables only.
 pub struct TableOnly;
 
 impl OutputTopics for TableOnly {
-    fn send(&mut self, _: &[DeadLetter], _: Option<&RecordBatch>) -> Result<(), EngineError> {
+    fn send(&mut self, _: &DeadLetters, _: Option<&RecordBatch>) -> Result<(), EngineError> {
         Ok(())
     }
 }
@@ -121,7 +121,7 @@ pub struct Engine {
     ckpt: Checkpoint,
     positions: Vec<(String, i32, i64)>,
     events: EventsBuffer,
-    dead: Vec<DeadLetter>,
+    dead: DeadLetters,
     /// Rules and cut points of the latest refresh (none before the first).
     scorer: Option<Scorer>,
     dirty: scoring::Dirty,
@@ -186,7 +186,7 @@ impl Engine {
             ckpt,
             positions,
             events: EventsBuffer::default(),
-            dead: Vec::new(),
+            dead: DeadLetters::default(),
             scorer,
             dirty: scoring::Dirty::default(),
             changes: ChangesBuffer::default(),
@@ -300,16 +300,17 @@ impl Engine {
                 let hash = crate::state::interner::hash(&event.member_id);
                 self.ckpt.members.ids.prefetch(hash);
                 let day = self.calendar.day(event.occurred_at);
-                (event, day, hash)
+                (event, day, hash, Known::default())
             }));
         }
         let t1 = timed.then(Instant::now);
         // Second pass: the slots are (mostly) in cache; prefetch rows and rollup entries.
+        // The member and store found are kept for applying (not looked up again).
         let mut rows = Vec::with_capacity(msgs.len());
-        for (event, day, hash) in decoded.iter().flatten() {
-            let m = self.ckpt.members.prefetch(*hash, &event.member_id);
-            if let Some(m) = m {
-                self.prefetch_rollups(m, event, *day);
+        for (event, day, hash, known) in decoded.iter_mut().flatten() {
+            known.member = self.ckpt.members.prefetch(*hash, &event.member_id);
+            if let Some(m) = known.member {
+                known.store = self.prefetch_rollups(m, event, *day);
                 rows.push((m, event.kind));
             }
         }
@@ -327,9 +328,9 @@ impl Engine {
         // was a copy per message.
         for (i, (msg, decoded)) in msgs.iter().zip(&mut decoded).enumerate() {
             match decoded {
-                Ok((event, day, hash)) => {
+                Ok((event, day, hash, known)) => {
                     let sampled = timed && (first + i as u64) % TIME_EVERY == 0;
-                    self.apply_decoded(msg, event, *hash, *day, now, sampled);
+                    self.apply_decoded(msg, event, *hash, *known, *day, now, sampled);
                 }
                 Err(rejection) => {
                     let rejection = crate::event::Rejection { kind: rejection.kind, reason: std::mem::take(&mut rejection.reason) };
@@ -339,28 +340,29 @@ impl Engine {
         }
     }
 
-    /// Hints the CPU to load the rollup entries a purchase or refund will update.
-    fn prefetch_rollups(&self, member: u32, event: &crate::event::Event<'_>, day: Day) {
+    /// Hints the CPU to load the rollup entries a purchase or refund will update; returns
+    /// the store's index when the event names one that is known.
+    fn prefetch_rollups(&self, member: u32, event: &crate::event::Event<'_>, day: Day) -> Option<u32> {
         use crate::event::EventType;
         if !matches!(event.kind, EventType::Purchase | EventType::Refund) {
-            return;
+            return None;
         }
-        let store = match event.store_id.as_deref() {
-            Some(s) => match self.ckpt.members.stores.find(s) {
-                Some(store) => store,
-                None => return,
-            },
-            None => crate::state::rollups::ONLINE,
+        let found = match event.store_id.as_deref() {
+            Some(s) => Some(self.ckpt.members.stores.find(s)?),
+            None => None,
         };
+        let store = found.unwrap_or(crate::state::rollups::ONLINE);
         let r = &self.ckpt.rollups;
         r.member_stores.prefetch(crate::state::rollups::member_store_key(member, store));
         if event.kind == EventType::Purchase {
             r.month_buyers.prefetch(crate::state::rollups::month_key(member, store, day));
         }
+        found
     }
 
     /// The per-event part of `process`, after decoding; `timed` samples this event's stages.
-    fn apply_decoded(&mut self, msg: &Message<'_>, event: &crate::event::Event<'_>, id_hash: u64, day: Day, now: i64, timed: bool) {
+    #[allow(clippy::too_many_arguments)]
+    fn apply_decoded(&mut self, msg: &Message<'_>, event: &crate::event::Event<'_>, id_hash: u64, known: Known, day: Day, now: i64, timed: bool) {
         if let Some(key) = msg.key {
             if key != event.member_id.as_bytes() {
                 self.ckpt.counters.key_mismatches += 1;
@@ -379,12 +381,12 @@ impl Engine {
             }
         }
         let t1 = timed.then(Instant::now);
-        let applied = self.ckpt.members.apply_hashed(event, id_hash, day, &self.rules, now);
+        let applied = self.ckpt.members.apply_hashed(event, id_hash, known, day, &self.rules, now);
         let t2 = timed.then(Instant::now);
         match applied {
             Applied::New(m) => {
                 self.ckpt.counters.applied += 1;
-                self.roll_up(m, event, day);
+                self.roll_up(m, event, known.store, day);
                 if self.scoring_active() {
                     self.dirty.mark(m, &event.event_id);
                 }
@@ -416,12 +418,12 @@ impl Engine {
     }
 
     /// Adds an applied purchase or refund to the epoch's store-day rollup.
-    fn roll_up(&mut self, member: u32, event: &crate::event::Event<'_>, day: Day) {
+    fn roll_up(&mut self, member: u32, event: &crate::event::Event<'_>, store: Option<u32>, day: Day) {
         use crate::event::EventType;
         if !matches!(event.kind, EventType::Purchase | EventType::Refund) {
             return;
         }
-        let store = event.store_id.as_deref().map(|s| self.ckpt.members.stores.intern(s).0);
+        let store = self.ckpt.members.store_of(event, store);
         let amount = event.amount.map_or(0, |a| a.0);
         match event.kind {
             EventType::Purchase => self.ckpt.rollups.purchase(member, store, day, amount),
@@ -469,7 +471,7 @@ impl Engine {
                 rejection.reason
             );
         }
-        self.dead.push(DeadLetter::new(msg.origin, msg.key, msg.payload, rejection, id, member, now));
+        self.dead.push(msg.origin, msg.key, msg.payload, rejection, id, member, now);
     }
 
     /// Whether the checkpoint interval or size has been reached.
@@ -520,15 +522,16 @@ impl Engine {
         let mut report = CheckpointReport { epoch, ..Default::default() };
         let mut touched = Vec::new();
         let events_started = Instant::now();
-        for (day, records) in self.events.take_days() {
+        let days = self.events.take_days();
+        for &(day, ref records) in &days {
             report.events_rows += records.len();
             let dir = format!("{EVENTS}/dt={}", day_to_date(day));
             let rel = format!("{dir}/part-{epoch:010}.parquet");
-            self.tables.stage_events(epoch, &rel, &self.events.records(), &records)?;
+            self.tables.stage_events(epoch, &rel, &self.events.records(), records)?;
             manifest.publish.push(rel);
             touched.push((dir, schema::events()));
         }
-        self.events.clear();
+        self.events.clear(days);
         report.events_elapsed = events_started.elapsed();
         let mut sums: Vec<_> = self.ckpt.rollups.epoch.drain().collect();
         sums.sort_unstable_by_key(|(key, _)| *key);
@@ -539,11 +542,11 @@ impl Engine {
             manifest.publish.push(rel);
             touched.push((STORE_DAY.to_string(), schema::store_day()));
         }
-        let dead = std::mem::take(&mut self.dead);
+        let dead = &self.dead;
         if !dead.is_empty() {
             report.dead_letters = dead.len();
             let rel = format!("{DEAD_LETTERS}/part-{epoch:010}.parquet");
-            self.tables.stage(epoch, &rel, schema::dead_letters(), dead_letters::batches(&dead).map(|b| Ok(b?)))?;
+            self.tables.stage(epoch, &rel, schema::dead_letters(), dead.batches().map(|b| Ok(b?)))?;
             manifest.publish.push(rel);
             touched.push((DEAD_LETTERS.to_string(), schema::dead_letters()));
         }
@@ -585,7 +588,8 @@ impl Engine {
         self.tables.sync()?;
         crash::point("after_stage");
         crash::point("before_dead_letter_produce");
-        outputs.send(&dead, changes.as_ref())?;
+        outputs.send(&self.dead, changes.as_ref())?;
+        self.dead.clear();
         crash::point("after_dead_letter_produce");
         report.files_written = manifest.publish.len();
         report.files_retired = manifest.delete.len();

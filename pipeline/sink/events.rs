@@ -29,8 +29,10 @@ pub struct EventsBuffer {
     /// one used is tried first.
     day_index: HashMap<Day, usize>,
     last_day: usize,
+    /// Day lists of earlier epochs, emptied: a day's list is millions of addresses in a
+    /// live stream, and a fresh one growing by doubling was new memory at every epoch.
+    spare_days: Vec<Vec<u64>>,
     sources: Vec<String>,
-    scratch: Vec<u8>,
 }
 
 impl EventsBuffer {
@@ -43,12 +45,11 @@ impl EventsBuffer {
                 self.sources.len() - 1
             }
         };
-        encode(&mut self.scratch, e, origin, source, default_currency, now);
-        let address = self.arena.push(&self.scratch);
+        let address = self.arena.push_with(|b| encode(b, e, origin, source, default_currency, now));
         if self.days.get(self.last_day).is_none_or(|(d, _)| *d != day) {
             let days = &mut self.days;
             self.last_day = *self.day_index.entry(day).or_insert_with(|| {
-                days.push((day, Vec::new()));
+                days.push((day, self.spare_days.pop().unwrap_or_default()));
                 days.len() - 1
             });
         }
@@ -56,7 +57,8 @@ impl EventsBuffer {
     }
 
     /// Takes the epoch's events: per day, oldest first, the addresses of its records. Write
-    /// each day with [`EventsBuffer::records`], then [`EventsBuffer::clear`] the buffer.
+    /// each day with [`EventsBuffer::records`], then [`EventsBuffer::clear`] the buffer with
+    /// what this returned.
     pub fn take_days(&mut self) -> Vec<(Day, Vec<u64>)> {
         self.day_index.clear();
         let mut days = std::mem::take(&mut self.days);
@@ -69,9 +71,13 @@ impl EventsBuffer {
         Records { arena: &self.arena, sources: &self.sources }
     }
 
-    /// Forgets the records taken (keeping the arena's memory for the next epoch).
-    pub fn clear(&mut self) {
-        self.days.clear();
+    /// Forgets the records `taken` (keeping the arena's and the day lists' memory for the
+    /// next epoch).
+    pub fn clear(&mut self, taken: Vec<(Day, Vec<u64>)>) {
+        self.spare_days.extend(taken.into_iter().chain(self.days.drain(..)).map(|(_, mut list)| {
+            list.clear();
+            list
+        }));
         self.day_index.clear();
         self.arena.clear();
         self.sources.clear();
@@ -87,22 +93,24 @@ struct Arena {
 }
 
 const CHUNK_BYTES: usize = 8 << 20;
+/// Room a chunk must have left to take the next record: more than records of messages of
+/// the default size limit need. A larger record is still whole (its chunk grows).
+const RECORD_ROOM: usize = 256 << 10;
 
 impl Arena {
-    /// Appends `record` (never split across chunks); its address is (chunk << 32 | offset).
-    fn push(&mut self, record: &[u8]) -> u64 {
-        loop {
-            if self.current == self.chunks.len() {
-                self.chunks.push(Vec::with_capacity(CHUNK_BYTES.max(record.len())));
-            }
-            let chunk = &mut self.chunks[self.current];
-            if chunk.capacity() - chunk.len() >= record.len() {
-                let address = (self.current as u64) << 32 | chunk.len() as u64;
-                chunk.extend_from_slice(record);
-                return address;
-            }
+    /// Appends the record `write` appends to the buffer it is given (in place: not built
+    /// elsewhere and copied); its address is (chunk << 32 | offset).
+    fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> u64 {
+        while self.chunks.get(self.current).is_some_and(|c| c.capacity() - c.len() < RECORD_ROOM) {
             self.current += 1;
         }
+        if self.current == self.chunks.len() {
+            self.chunks.push(Vec::with_capacity(CHUNK_BYTES));
+        }
+        let chunk = &mut self.chunks[self.current];
+        let address = (self.current as u64) << 32 | chunk.len() as u64;
+        write(chunk);
+        address
     }
 
     fn get(&self, address: u64) -> &[u8] {
@@ -127,9 +135,9 @@ const HAS_UNIT_PRICE: u16 = 1 << 9;
 
 /// One event as bytes into `b` (cleared first): the fixed-width fields, then length-prefixed
 /// strings, then the items.
+/// Appends `e`'s record to `b`.
 fn encode(b: &mut Vec<u8>, e: &Event<'_>, origin: Origin<'_>, source: usize, default_currency: &str, now: i64) {
     // A record: flags u16, kind u8, then source u32, partition i32, five i64s, strings, items.
-    b.clear();
     let flag = |present: bool, bit: u16| if present { bit } else { 0 };
     let flags = flag(e.amount.is_some(), HAS_AMOUNT)
         | flag(e.points.is_some(), HAS_POINTS)
@@ -321,7 +329,7 @@ mod tests {
     fn drain(buffer: &mut EventsBuffer) -> Vec<(Day, RecordBatch)> {
         let days = buffer.take_days();
         let built = days.iter().map(|(day, addresses)| (*day, write_and_read(buffer, addresses, Compression::Zstd))).collect();
-        buffer.clear();
+        buffer.clear(days);
         built
     }
 
@@ -480,6 +488,6 @@ mod tests {
                 }
             }
         }
-        buffer.clear();
+        buffer.clear(days);
     }
 }

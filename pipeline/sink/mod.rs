@@ -14,7 +14,7 @@ pub mod segment_changes;
 pub mod rollups;
 pub mod tables;
 
-pub use dead_letters::DeadLetter;
+pub use dead_letters::{DeadLetter, DeadLetters};
 pub use events::{EventsBuffer, Origin};
 pub use segment_changes::{Cause, ChangesBuffer};
 pub use tables::TableStore;

@@ -13,7 +13,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientConfig, ClientContext};
 
-use super::DeadLetter;
+use super::DeadLetters;
 use crate::engine::{EngineError, OutputTopics};
 
 #[derive(Default)]
@@ -63,8 +63,8 @@ impl KafkaOutputs {
         }
     }
 
-    fn send_dead_letters(&self, letters: &[DeadLetter]) -> Result<(), EngineError> {
-        for d in letters {
+    fn send_dead_letters(&self, letters: &DeadLetters) -> Result<(), EngineError> {
+        for (d, payload) in letters.iter() {
             let (partition, offset) = (d.partition.to_string(), d.offset.to_string());
             let headers = OwnedHeaders::new()
                 .insert(Header { key: "mf-reason-kind", value: Some(d.rejection.kind.name()) })
@@ -72,7 +72,7 @@ impl KafkaOutputs {
                 .insert(Header { key: "mf-source", value: Some(&d.source) })
                 .insert(Header { key: "mf-partition", value: Some(&partition) })
                 .insert(Header { key: "mf-offset", value: Some(&offset) });
-            let mut record = BaseRecord::to(&self.dead_letter_topic).payload(&d.payload[..]).headers(headers);
+            let mut record = BaseRecord::to(&self.dead_letter_topic).payload(payload).headers(headers);
             if let Some(key) = &d.key {
                 record = record.key(&key[..]);
             }
@@ -95,13 +95,15 @@ impl KafkaOutputs {
 }
 
 impl OutputTopics for KafkaOutputs {
-    fn send(&mut self, letters: &[DeadLetter], changes: Option<&RecordBatch>) -> Result<(), EngineError> {
+    fn send(&mut self, letters: &DeadLetters, changes: Option<&RecordBatch>) -> Result<(), EngineError> {
         let changes = changes.filter(|_| !self.changes_topic.is_empty());
-        let letters = if self.dead_letter_topic.is_empty() { &[][..] } else { letters };
-        if letters.is_empty() && changes.is_none() {
+        let letters = Some(letters).filter(|l| !self.dead_letter_topic.is_empty() && !l.is_empty());
+        if letters.is_none() && changes.is_none() {
             return Ok(());
         }
-        self.send_dead_letters(letters)?;
+        if let Some(letters) = letters {
+            self.send_dead_letters(letters)?;
+        }
         if let Some(changes) = changes {
             self.send_changes(changes)?;
         }

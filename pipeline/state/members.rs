@@ -45,6 +45,16 @@ pub struct StateRules {
     pub dedup_horizon_days: i32,
 }
 
+/// An event's member and store indices when a lookup before applying it (the engine's
+/// prefetch pass) found them; `None` when not looked up, absent or not yet known (then
+/// applying the event looks them up, adding them when new). Indices are never reused,
+/// so one found before stays right.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known {
+    pub member: Option<u32>,
+    pub store: Option<u32>,
+}
+
 /// What applying an event did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Applied {
@@ -195,13 +205,13 @@ impl MemberTable {
 
     /// Applies `event` (already decoded; `day` is its business day) exactly once.
     pub fn apply(&mut self, event: &Event<'_>, day: Day, rules: &StateRules, now: i64) -> Applied {
-        self.apply_hashed(event, super::interner::hash(&event.member_id), day, rules, now)
+        self.apply_hashed(event, super::interner::hash(&event.member_id), Known::default(), day, rules, now)
     }
 
     /// `apply` with the member id's interner hash already computed (the engine hashed it
     /// to prefetch the member's state).
-    pub fn apply_hashed(&mut self, event: &Event<'_>, id_hash: u64, day: Day, rules: &StateRules, now: i64) -> Applied {
-        let m = self.member(id_hash, &event.member_id);
+    pub fn apply_hashed(&mut self, event: &Event<'_>, id_hash: u64, known: Known, day: Day, rules: &StateRules, now: i64) -> Applied {
+        let m = known.member.unwrap_or_else(|| self.member(id_hash, &event.member_id));
         let i = m as usize;
         let newest = self.rows[i].newest_event;
         let horizon_micros = rules.dedup_horizon_days as i64 * MICROS_PER_DAY;
@@ -236,7 +246,7 @@ impl MemberTable {
         self.rows[i].newest_event = newest.max(event.occurred_at);
         self.rows[i].updated_at = now;
         match event.kind {
-            EventType::Purchase => self.apply_purchase(i, event, day),
+            EventType::Purchase => self.apply_purchase(i, event, known.store, day),
             EventType::Refund => {
                 let amount = event.amount.map_or(0, |a| a.0);
                 self.add_to_day(i, day, 0, -amount);
@@ -257,9 +267,9 @@ impl MemberTable {
         Applied::New(m)
     }
 
-    fn apply_purchase(&mut self, i: usize, event: &Event<'_>, day: Day) {
+    fn apply_purchase(&mut self, i: usize, event: &Event<'_>, store: Option<u32>, day: Day) {
         let t = event.occurred_at;
-        let store = event.store_id.as_deref().map(|s| self.stores.intern(s).0);
+        let store = self.store_of(event, store);
         let tie_wins = t == self.rows[i].last_purchase
             && self.store_name(store) > self.store_name(Some(self.rows[i].last_store));
         let row = &mut self.rows[i];
@@ -278,6 +288,11 @@ impl MemberTable {
             }
         }
         self.add_to_day(i, day, 1, event.amount.map_or(0, |a| a.0));
+    }
+
+    /// The index of the event's store: `known` when given, else looked up (added when new).
+    pub fn store_of(&mut self, event: &Event<'_>, known: Option<u32>) -> Option<u32> {
+        known.or_else(|| event.store_id.as_deref().map(|s| self.stores.intern(s).0))
     }
 
     fn store_name(&self, store: Option<u32>) -> Option<&str> {
