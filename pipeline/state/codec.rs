@@ -93,18 +93,29 @@ impl<W: Write> Encoder<W> {
     }
 
     pub fn i64s(&mut self, v: impl ExactSizeIterator<Item = i64>) -> io::Result<()> {
-        self.fixed(v, |x, buf| buf.extend_from_slice(&x.to_le_bytes()))
+        self.fixed(v, i64::to_le_bytes)
     }
 
     pub fn u32s(&mut self, v: impl ExactSizeIterator<Item = u32>) -> io::Result<()> {
-        self.fixed(v, |x, buf| buf.extend_from_slice(&x.to_le_bytes()))
+        self.fixed(v, u32::to_le_bytes)
     }
 
-    /// A length, then each value's fixed-size encoding.
-    fn fixed<T>(&mut self, v: impl ExactSizeIterator<Item = T>, put: impl Fn(T, &mut Vec<u8>)) -> io::Result<()> {
+    /// A length, then each value's fixed-size encoding, appended a buffer's worth at a time.
+    fn fixed<T, const N: usize>(&mut self, mut v: impl ExactSizeIterator<Item = T>, bytes: impl Fn(T) -> [u8; N]) -> io::Result<()> {
         self.u64(v.len() as u64)?;
-        for x in v {
-            self.put(|buf| put(x, buf))?;
+        while v.len() > 0 {
+            let n = v.len().min(Self::BUFFER / N);
+            let mut taken = 0;
+            self.put(|buf| {
+                buf.reserve(n * N);
+                for x in v.by_ref().take(n) {
+                    buf.extend_from_slice(&bytes(x));
+                    taken += 1;
+                }
+            })?;
+            if taken < n {
+                return Err(io::Error::other("an iterator yielded fewer values than its length said"));
+            }
         }
         Ok(())
     }
@@ -240,6 +251,7 @@ mod tests {
         assert_eq!(e.out, expected);
         e.blob(&big).unwrap();
         e.i64s(ints.iter().copied()).unwrap();
+        e.u32s(ints.iter().map(|&v| v as u32)).unwrap();
         e.i32(-5).unwrap();
         for i in 0..20_000u32 {
             e.put(|buf| buf.extend_from_slice(&i.to_le_bytes())).unwrap();
@@ -248,6 +260,8 @@ mod tests {
         expected.extend_from_slice(&big);
         expected.extend_from_slice(&(ints.len() as u64).to_le_bytes());
         ints.iter().for_each(|v| expected.extend_from_slice(&v.to_le_bytes()));
+        expected.extend_from_slice(&(ints.len() as u64).to_le_bytes());
+        ints.iter().for_each(|&v| expected.extend_from_slice(&(v as u32).to_le_bytes()));
         expected.extend_from_slice(&(-5i32).to_le_bytes());
         (0..20_000u32).for_each(|i| expected.extend_from_slice(&i.to_le_bytes()));
         assert_eq!(e.written, expected.len() as u64);
@@ -256,5 +270,11 @@ mod tests {
         assert_eq!(file[expected.len()..], xxhash_rust::xxh3::xxh3_64(&expected).to_le_bytes());
         let mut d = Decoder::new(&file).unwrap();
         assert_eq!((d.u64().unwrap(), d.str().unwrap()), (0, "member"));
+    }
+
+    #[test]
+    fn a_sequence_shorter_than_its_length_is_an_error_not_a_corrupt_file() {
+        let mut e = Encoder::new(Vec::new());
+        assert!(e.i64s(exact(0..3i64, 5)).is_err());
     }
 }

@@ -9,14 +9,21 @@
 use std::io;
 
 use super::checkpoint::{
-    decode_lists, decode_member_stores, decode_profile, decode_refresh, decode_scoring_meta, encode_lists,
-    encode_member_stores, encode_profile, encode_refresh, encode_scoring_meta, pack_class, unpack_class, Checkpoint,
+    decode_lists, decode_member_stores, decode_profile, decode_refresh, decode_scoring_meta, encode_lists, encode_profile,
+    encode_refresh, encode_scoring_meta, pack_class, unpack_class, Checkpoint,
 };
 use super::codec::{Corrupt, Decoder, Encoder};
 use super::members::Member;
+use super::rollups::MemberStore;
 use crate::crash;
 
-const MAGIC: &[u8; 8] = b"MFDELT01";
+/// Deltas whose touched member-store entries are rows (key and sums together): each
+/// entry is looked up once, where columns looked each up once per column.
+const MAGIC: &[u8; 8] = b"MFDELT02";
+/// Deltas written before, with those entries as columns (still read).
+const MAGIC_COLUMNS: &[u8; 8] = b"MFDELT01";
+/// Bytes of one member-store row: key, orders, purchase and refund amounts, first and last day.
+const MEMBER_STORE_ROW: usize = 36;
 
 pub(super) fn encode<W: io::Write>(c: &Checkpoint, reclassified: bool, e: &mut Encoder<W>) -> io::Result<()> {
     e.bytes(MAGIC)?;
@@ -82,13 +89,56 @@ pub(super) fn encode<W: io::Write>(c: &Checkpoint, reclassified: bool, e: &mut E
     // Sorted and deduplicated by `Checkpoint::save`.
     let touched = &r.touched_member_stores;
     debug_assert!(touched.windows(2).all(|w| w[0] < w[1]));
-    encode_member_stores(|| touched.iter().map(|&k| (k, *r.member_stores.get(k).expect("a touched entry exists"))), e)
+    e.u64(touched.len() as u64)?;
+    /// Entries ahead whose table slots are prefetched (the keys are in key order, the
+    /// slots in hash order).
+    const AHEAD: usize = 16;
+    for (i, &k) in touched.iter().enumerate() {
+        if let Some(&ahead) = touched.get(i + AHEAD) {
+            r.member_stores.prefetch(ahead);
+        }
+        let v = r.member_stores.get(k).expect("a touched entry exists");
+        e.put(|buf| {
+            let mut row = [0u8; MEMBER_STORE_ROW];
+            row[0..8].copy_from_slice(&k.to_le_bytes());
+            row[8..12].copy_from_slice(&v.orders.to_le_bytes());
+            row[12..20].copy_from_slice(&v.purchase_amount.to_le_bytes());
+            row[20..28].copy_from_slice(&v.refund_amount.to_le_bytes());
+            row[28..32].copy_from_slice(&v.first_day.to_le_bytes());
+            row[32..36].copy_from_slice(&v.last_day.to_le_bytes());
+            buf.extend_from_slice(&row);
+        })?;
+    }
+    Ok(())
+}
+
+/// The member-store rows [`encode`] writes.
+fn decode_member_store_rows(d: &mut Decoder<'_>) -> Result<Vec<(u64, MemberStore)>, Corrupt> {
+    let n = d.len()?;
+    let rows = d.bytes(n.checked_mul(MEMBER_STORE_ROW).ok_or_else(|| Corrupt(format!("{n} member-store rows")))?)?;
+    let int = |c: &[u8], at: usize| i64::from_le_bytes(c[at..at + 8].try_into().unwrap());
+    let word = |c: &[u8], at: usize| i32::from_le_bytes(c[at..at + 4].try_into().unwrap());
+    Ok(rows
+        .chunks_exact(MEMBER_STORE_ROW)
+        .map(|c| {
+            let v = MemberStore {
+                orders: word(c, 8) as u32,
+                purchase_amount: int(c, 12),
+                refund_amount: int(c, 20),
+                first_day: word(c, 28),
+                last_day: word(c, 32),
+            };
+            (int(c, 0) as u64, v)
+        })
+        .collect())
 }
 
 /// Applies the delta in `file` to `c`, which must hold the epoch just before it.
 pub(super) fn apply(c: &mut Checkpoint, file: &[u8]) -> Result<(), Corrupt> {
     let mut d = Decoder::new(file)?;
-    if d.bytes(8)? != MAGIC {
+    let magic = d.bytes(8)?;
+    let row_wise = magic == MAGIC;
+    if !row_wise && magic != MAGIC_COLUMNS {
         return Err(Corrupt("not a memberflow checkpoint delta (bad magic)".into()));
     }
     let before = c.epoch;
@@ -149,7 +199,7 @@ pub(super) fn apply(c: &mut Checkpoint, file: &[u8]) -> Result<(), Corrupt> {
     }
     let r = &mut c.rollups;
     r.month_buyers.extend(d.i64s()?.into_iter().map(|k| (k as u64, ())));
-    r.member_stores.extend(decode_member_stores(&mut d)?);
+    r.member_stores.extend(if row_wise { decode_member_store_rows(&mut d)? } else { decode_member_stores(&mut d)? });
     if !d.at_end() {
         return Err(Corrupt("trailing bytes after the rollups".into()));
     }
