@@ -47,7 +47,10 @@ pub fn write<W: Write + Send>(out: W, records: &Records<'_>, addresses: &[u64], 
     // A backfill checkpoint writes a thousand small files: buffers sized for this one.
     let rows = addresses.len().min(ROW_GROUP_ROWS);
     let descriptor = &format.descriptor;
-    let mut columns: Vec<Column<'_>> = (0..descriptor.num_columns()).map(|i| Column::new(descriptor.column(i), rows)).collect();
+    let mut columns: Vec<Column<'_>> = BUFFERS.with_borrow_mut(|pool| {
+        pool.resize_with(descriptor.num_columns(), Buffers::default);
+        pool.iter_mut().enumerate().map(|(i, b)| Column::new(descriptor.column(i), rows, std::mem::take(b))).collect()
+    });
     COMPRESSORS.with_borrow_mut(|compressors| -> Result<()> {
         let compressor = match compressors.iter_mut().position(|c| c.compression() == compression) {
             Some(i) => &mut compressors[i],
@@ -84,6 +87,7 @@ pub fn write<W: Write + Send>(out: W, records: &Records<'_>, addresses: &[u64], 
         }
         Ok(())
     })?;
+    BUFFERS.with_borrow_mut(|pool| pool.iter_mut().zip(columns).for_each(|(b, c)| *b = c.into_buffers()));
     file.into_inner()
 }
 
@@ -121,6 +125,28 @@ impl Slack {
 thread_local! {
     /// Compression contexts kept from file to file (zstd's is a few hundred KB to set up).
     static COMPRESSORS: std::cell::RefCell<Vec<Compressor>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Each column's buffers, kept from file to file: a checkpoint's files allocating
+    /// theirs afresh was new (page-zeroed) memory at every epoch.
+    static BUFFERS: std::cell::RefCell<Vec<Buffers>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `v` emptied, with room for `n` items.
+fn reserved<T>(mut v: Vec<T>, n: usize) -> Vec<T> {
+    v.clear();
+    v.reserve(n);
+    v
+}
+
+/// A column's buffers that outlive its file (emptied; their capacity is the point).
+#[derive(Default)]
+struct Buffers {
+    rep: Vec<u32>,
+    def: Vec<u32>,
+    ints: Vec<i64>,
+    indices: Vec<u32>,
+    pages: Vec<u8>,
+    scratch: Vec<u8>,
+    lengths: Vec<i64>,
 }
 
 /// The file schema and writer properties (with the encoded Arrow schema), made once per
@@ -229,7 +255,7 @@ struct Column<'a> {
 
 impl<'a> Column<'a> {
     /// A column of a file of `rows` rows (at most a row group's).
-    fn new(descr: ColumnDescPtr, rows: usize) -> Self {
+    fn new(descr: ColumnDescPtr, rows: usize, buffers: Buffers) -> Self {
         let page_rows = rows.min(PAGE_ROWS);
         let path = descr.path().string();
         let table = super::tables::EVENTS;
@@ -252,16 +278,16 @@ impl<'a> Column<'a> {
             statistics,
             // Sized for a page (items columns may grow past it): growing them from empty for
             // every file was 3% of the writer's instructions.
-            rep: Vec::with_capacity(page_rows),
-            def: Vec::with_capacity(page_rows),
+            rep: reserved(buffers.rep, page_rows),
+            def: reserved(buffers.def, page_rows),
             strs: Vec::with_capacity(page_rows),
-            ints: Vec::with_capacity(page_rows),
-            indices: Vec::with_capacity(page_rows),
+            ints: reserved(buffers.ints, page_rows),
+            indices: reserved(buffers.indices, page_rows),
             page_rows: 0,
             page_bytes: 0,
             dictionary: Dictionary::default(),
             dictionary_full: false,
-            pages: TrackedWrite::new(Vec::new()),
+            pages: TrackedWrite::new(reserved(buffers.pages, 0)),
             locations: Vec::new(),
             encodings: vec![Encoding::RLE],
             rows: 0,
@@ -270,8 +296,21 @@ impl<'a> Column<'a> {
             page_min_max: None,
             min_max: None,
             column_index: None,
-            scratch: Vec::new(),
-            lengths: Vec::new(),
+            scratch: reserved(buffers.scratch, 0),
+            lengths: reserved(buffers.lengths, 0),
+        }
+    }
+
+    /// The buffers, for the next file's column.
+    fn into_buffers(self) -> Buffers {
+        Buffers {
+            rep: self.rep,
+            def: self.def,
+            ints: self.ints,
+            indices: self.indices,
+            pages: self.pages.into_inner().unwrap_or_default(),
+            scratch: self.scratch,
+            lengths: self.lengths,
         }
     }
 
@@ -425,10 +464,15 @@ impl<'a> Column<'a> {
         for location in &mut self.locations {
             location.offset += data_offset;
         }
-        let pages = std::mem::replace(&mut self.pages, TrackedWrite::new(Vec::new())).into_inner()?;
-        chunk.write_all(&pages)?;
-        let bytes = chunk.bytes_written();
-        let chunk = Bytes::from(chunk.into_inner()?);
+        // The chunk in one allocation of its size; the pages' buffer is kept for the next.
+        let mut pages = std::mem::replace(&mut self.pages, TrackedWrite::new(Vec::new())).into_inner()?;
+        let bytes = chunk.bytes_written() + pages.len();
+        let mut out = chunk.into_inner()?;
+        out.reserve_exact(pages.len());
+        out.extend_from_slice(&pages);
+        pages.clear();
+        self.pages = TrackedWrite::new(pages);
+        let chunk = Bytes::from(out);
         let mut metadata = ColumnChunkMetaData::builder(self.descr.clone())
             .set_compression(codec(compressor.compression()))
             .set_encodings(self.encodings.clone())
