@@ -205,6 +205,12 @@ fn snapshot_plus_deltas_restore_the_state_exactly() {
                 classes[m as usize] = Class { r: epoch as u8, f: 1, m: 2, segment: 3, tags: epoch << 3, scored_at: epoch as i64 };
             }
         }
+        // One heavy member: past 32 remembered ids its dedup memory is a table, which the
+        // checkpoint encodes entry by entry (the small form is copied whole).
+        for j in 0..3 {
+            let date = format!("2025-{:02}-{:02}T11:00:00Z", 1 + epoch % 12, 1 + j);
+            apply(&mut ckpt.members, &cal, &ev(&format!("h{epoch}-{j}"), "sign_in", "heavy", &date, None, None));
+        }
         if epoch == 3 {
             apply(&mut ckpt.members, &cal, r#"{"event_id":"p","type":"signup","member_id":"m5","occurred_at":"2025-01-01T00:00:00Z","attributes":{"city":"X"}}"#);
         }
@@ -244,6 +250,7 @@ fn snapshot_plus_deltas_restore_the_state_exactly() {
         assert_eq!(back.rollups.month_buyers, ckpt.rollups.month_buyers);
         assert_eq!(back.rollups.member_stores, ckpt.rollups.member_stores);
     }
+    assert!(ckpt.members.rows.iter().any(|r| r.lists.large.is_some()), "a heavy member's table was saved and restored");
     assert!(kinds[0], "the first save is a snapshot");
     assert!(kinds.iter().filter(|full| !**full).count() >= 5, "mostly deltas: {kinds:?}");
     assert!(kinds.iter().skip(1).any(|full| *full), "a snapshot once the deltas add up: {kinds:?}");
