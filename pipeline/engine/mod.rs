@@ -293,21 +293,28 @@ impl Engine {
             max_time: now.saturating_add(self.config.input.max_future.as_micros() as i64),
         };
         let t0 = timed.then(Instant::now);
+        // Events as decoded, and beside them (not wrapped with them: a move of the event,
+        // a few hundred bytes, per message) their day, id hash and the indices found.
         let mut decoded = Vec::with_capacity(msgs.len());
+        let mut side = Vec::with_capacity(msgs.len());
         for msg in msgs {
             self.advance_position(msg.origin);
-            decoded.push(decode(msg.payload, &limits).map(|event| {
-                let hash = crate::state::interner::hash(&event.member_id);
-                self.ckpt.members.ids.prefetch(hash);
-                let day = self.calendar.day(event.occurred_at);
-                (event, day, hash, Known::default())
-            }));
+            decoded.push(decode(msg.payload, &limits));
+            let (day, hash) = match decoded.last() {
+                Some(Ok(event)) => {
+                    let hash = crate::state::interner::hash(&event.member_id);
+                    self.ckpt.members.ids.prefetch(hash);
+                    (self.calendar.day(event.occurred_at), hash)
+                }
+                _ => (0, 0),
+            };
+            side.push((day, hash, Known::default()));
         }
         let t1 = timed.then(Instant::now);
         // Second pass: the slots are (mostly) in cache; prefetch rows and rollup entries.
         // The member and store found are kept for applying (not looked up again).
         let mut rows = Vec::with_capacity(msgs.len());
-        for (event, day, hash, known) in decoded.iter_mut().flatten() {
+        for (event, (day, hash, known)) in decoded.iter().zip(&mut side).filter_map(|(e, s)| Some((e.as_ref().ok()?, s))) {
             known.member = self.ckpt.members.prefetch(*hash, &event.member_id);
             if let Some(m) = known.member {
                 known.store = self.prefetch_rollups(m, event, *day);
@@ -326,9 +333,9 @@ impl Engine {
         let first = self.ckpt.counters.consumed - msgs.len() as u64;
         // By reference: moving each decoded event (a few hundred bytes) out of the vector
         // was a copy per message.
-        for (i, (msg, decoded)) in msgs.iter().zip(&mut decoded).enumerate() {
+        for (i, ((msg, decoded), (day, hash, known))) in msgs.iter().zip(&mut decoded).zip(&side).enumerate() {
             match decoded {
-                Ok((event, day, hash, known)) => {
+                Ok(event) => {
                     let sampled = timed && (first + i as u64) % TIME_EVERY == 0;
                     self.apply_decoded(msg, event, *hash, *known, *day, now, sampled);
                 }
