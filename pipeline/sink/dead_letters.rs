@@ -75,9 +75,13 @@ impl DeadLetters {
         self.letters.iter().map(|d| (d, &self.payloads[d.payload.clone()]))
     }
 
-    /// Forgets the letters, keeping the payload buffer's memory for the next epoch.
+    /// Forgets the letters, keeping the payload buffer's memory for the next epoch (unless
+    /// a burst of bad input grew it past [`KEEP_PAYLOAD_BYTES`]).
     pub fn clear(&mut self) {
         self.letters.clear();
+        if self.payloads.capacity() > KEEP_PAYLOAD_BYTES {
+            self.payloads = Vec::new();
+        }
         self.payloads.clear();
     }
 
@@ -146,6 +150,9 @@ impl DeadLetters {
         )
     }
 }
+
+/// The payload buffer kept between epochs, at most.
+const KEEP_PAYLOAD_BYTES: usize = 256 << 20;
 
 /// Payload bytes per Arrow batch: one batch of a checkpoint's letters could be tens of MB
 /// of fresh memory at every checkpoint; batches this size reuse theirs.
