@@ -22,7 +22,7 @@ use crate::sink::tables::{TableError, DEAD_LETTERS, EVENTS, MEMBERS, MEMBER_STOR
 use crate::sink::{rollups, schema, ChangesBuffer, DeadLetters, EventsBuffer, Origin, TableStore};
 use crate::state::calendar::{date_to_day, day_to_date};
 use crate::state::checkpoint::CheckpointError;
-use crate::state::{Applied, BusinessCalendar, Known, Checkpoint, Counters, Day, Manifest, StateRules};
+use crate::state::{Applied, BusinessCalendar, Checkpoint, Counters, Day, Known, Manifest, StateRules};
 
 /// Which day is "today" for windows and recency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,7 +314,8 @@ impl Engine {
         // Second pass: the slots are (mostly) in cache; prefetch rows and rollup entries.
         // The member and store found are kept for applying (not looked up again).
         let mut rows = Vec::with_capacity(msgs.len());
-        for (event, (day, hash, known)) in decoded.iter().zip(&mut side).filter_map(|(e, s)| Some((e.as_ref().ok()?, s))) {
+        for (decoded, (day, hash, known)) in decoded.iter().zip(&mut side) {
+            let Ok(event) = decoded else { continue };
             known.member = self.ckpt.members.prefetch(*hash, &event.member_id);
             if let Some(m) = known.member {
                 known.store = self.prefetch_rollups(m, event, *day);

@@ -133,9 +133,8 @@ const HAS_CATEGORY: u16 = 1 << 7;
 const HAS_BRAND: u16 = 1 << 8;
 const HAS_UNIT_PRICE: u16 = 1 << 9;
 
-/// One event as bytes into `b` (cleared first): the fixed-width fields, then length-prefixed
-/// strings, then the items.
-/// Appends `e`'s record to `b`.
+/// Appends one event's record to `b`: the fixed-width fields, then length-prefixed strings,
+/// then the items.
 fn encode(b: &mut Vec<u8>, e: &Event<'_>, origin: Origin<'_>, source: usize, default_currency: &str, now: i64) {
     // A record: flags u16, kind u8, then source u32, partition i32, five i64s, strings, items.
     let flag = |present: bool, bit: u16| if present { bit } else { 0 };
