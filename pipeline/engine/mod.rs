@@ -314,17 +314,26 @@ impl Engine {
         // Second pass: the slots are (mostly) in cache; prefetch rows and rollup entries.
         // The member and store found are kept for applying (not looked up again).
         let mut rows = Vec::with_capacity(msgs.len());
+        let mut purchases = Vec::with_capacity(msgs.len());
         for (decoded, (day, hash, known)) in decoded.iter().zip(&mut side) {
             let Ok(event) = decoded else { continue };
             known.member = self.ckpt.members.prefetch(*hash, &event.member_id);
             if let Some(m) = known.member {
-                known.store = self.prefetch_rollups(m, event, *day);
+                if let Some(store) = self.prefetch_rollups(m, event, known) {
+                    if event.kind == crate::event::EventType::Purchase {
+                        purchases.push((m, store, *day));
+                    }
+                }
                 rows.push((m, event.kind));
             }
         }
-        // Third pass: the rows are in cache; prefetch their lists.
+        // Third pass: the rows and member-store entries are in cache; prefetch the rows'
+        // lists, and the month-buyer slots the purchases will look at.
         for &(m, kind) in &rows {
             self.ckpt.members.prefetch_lists(m, kind);
+        }
+        for &(m, store, day) in &purchases {
+            self.ckpt.rollups.prefetch_month(m, store, day);
         }
         if let (Some(times), Some(t0), Some(t1)) = (self.stage_times.as_mut(), t0, t1) {
             times.decode += t1 - t0;
@@ -348,24 +357,23 @@ impl Engine {
         }
     }
 
-    /// Hints the CPU to load the rollup entries a purchase or refund will update; returns
-    /// the store's index when the event names one that is known.
-    fn prefetch_rollups(&self, member: u32, event: &crate::event::Event<'_>, day: Day) -> Option<u32> {
+    /// Hints the CPU to load the member-store entry a purchase or refund will update, and
+    /// sets `known.store` when the event names a known store; returns the entry's store
+    /// index (`ONLINE` for none), `None` when there is no entry to load.
+    fn prefetch_rollups(&self, member: u32, event: &crate::event::Event<'_>, known: &mut Known) -> Option<u32> {
         use crate::event::EventType;
         if !matches!(event.kind, EventType::Purchase | EventType::Refund) {
             return None;
         }
-        let found = match event.store_id.as_deref() {
-            Some(s) => Some(self.ckpt.members.stores.find(s)?),
-            None => None,
+        let store = match event.store_id.as_deref() {
+            Some(s) => {
+                known.store = Some(self.ckpt.members.stores.find(s)?);
+                known.store?
+            }
+            None => crate::state::rollups::ONLINE,
         };
-        let store = found.unwrap_or(crate::state::rollups::ONLINE);
-        let r = &self.ckpt.rollups;
-        r.member_stores.prefetch(crate::state::rollups::member_store_key(member, store));
-        if event.kind == EventType::Purchase {
-            r.month_buyers.prefetch(crate::state::rollups::month_key(member, store, day));
-        }
-        found
+        self.ckpt.rollups.member_stores.prefetch(crate::state::rollups::member_store_key(member, store));
+        Some(store)
     }
 
     /// The per-event part of `process`, after decoding; `timed` samples this event's stages.

@@ -101,12 +101,20 @@ impl Lists {
         view_mut(&mut self.words[start..])
     }
 
-    /// Opens `n` zeroed words at word `at`, growing the block by half when full.
-    fn open(&mut self, at: usize, n: usize) {
+    /// Makes room for `n` more words, growing the block by half when full. An event
+    /// reserves what all its inserts may need at once: inserting one list after another,
+    /// each growing the block on its own, was up to three reallocations for one event.
+    pub fn reserve(&mut self, n: usize) {
         let len = self.words.len();
         if len + n > self.words.capacity() {
             self.words.reserve_exact((len / 2).max(n));
         }
+    }
+
+    /// Opens `n` zeroed words at word `at`, growing the block when full.
+    fn open(&mut self, at: usize, n: usize) {
+        let len = self.words.len();
+        self.reserve(n);
         self.words.resize(len + n, 0);
         self.words.copy_within(at..len, at + n);
     }

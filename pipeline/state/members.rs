@@ -229,6 +229,13 @@ impl MemberTable {
         let content = event.content_hash() as u32;
         let newest_day = if newest == NONE { day } else { day.max((newest / MICROS_PER_DAY) as Day) };
         let forget_before = newest_day - rules.dedup_horizon_days - 2;
+        // Words the event may add: its remembered id, and a purchase's window bucket and
+        // store day (a refund's bucket).
+        self.rows[i].lists.reserve(match event.kind {
+            EventType::Purchase => 5,
+            EventType::Refund => 4,
+            _ => 2,
+        });
         match self.rows[i].lists.check_and_insert(event_hash, content, day, forget_before) {
             Verdict::Duplicate => return Applied::Duplicate,
             Verdict::Conflict => {
@@ -321,12 +328,19 @@ impl MemberTable {
     }
 
     fn merge_profile(&mut self, i: usize, attributes: &str, t: i64) {
+        let profile = self.rows[i].profile.get_or_insert_with(Default::default);
+        let mut pairs = [("", ""); super::profile::PLAIN_MAX];
+        if let Some(n) = super::profile::plain_attributes(attributes, &mut pairs) {
+            for (key, value) in &pairs[..n] {
+                profile.merge(key, value, t);
+            }
+            return;
+        }
         // The decoder checked that `attributes` is an object.
         let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(attributes)
         else {
             return;
         };
-        let profile = self.rows[i].profile.get_or_insert_with(Default::default);
         for (key, value) in map {
             profile.merge(&key, &value.to_string(), t);
         }

@@ -81,20 +81,112 @@ impl Profile {
                 break;
             }
         }
-        let mut entry = Vec::with_capacity(HEADER + key.len() + value.len());
-        entry.extend_from_slice(&at.to_le_bytes());
-        entry.extend_from_slice(&(key.len() as u32).to_le_bytes());
-        entry.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        entry.extend_from_slice(key.as_bytes());
-        entry.extend_from_slice(value.as_bytes());
+        // The entry replaces `range` in place: the bytes after it move once, and nothing
+        // is built elsewhere first.
         let range = replace.unwrap_or(insert_at..insert_at);
-        self.bytes.splice(range, entry);
+        let (len, n) = (self.bytes.len(), HEADER + key.len() + value.len());
+        let new_len = len - range.len() + n;
+        if new_len > len {
+            self.bytes.reserve_exact(new_len - len);
+            self.bytes.resize(new_len, 0);
+        }
+        self.bytes.copy_within(range.end..len, range.start + n);
+        self.bytes.truncate(new_len);
+        let entry = &mut self.bytes[range.start..range.start + n];
+        entry[..8].copy_from_slice(&at.to_le_bytes());
+        entry[8..12].copy_from_slice(&(key.len() as u32).to_le_bytes());
+        entry[12..16].copy_from_slice(&(value.len() as u32).to_le_bytes());
+        entry[HEADER..HEADER + key.len()].copy_from_slice(key.as_bytes());
+        entry[HEADER + key.len()..].copy_from_slice(value.as_bytes());
     }
 
     /// Heap bytes it holds.
     pub fn heap_bytes(&self) -> usize {
         self.bytes.capacity()
     }
+}
+
+/// Attributes in an object this many at most are read by [`plain_attributes`].
+pub const PLAIN_MAX: usize = 16;
+
+/// The pairs of an `attributes` object (valid JSON) whose keys and values serde_json would
+/// give back as they are written: keys and strings without escapes, integers of at most
+/// 18 digits (not `-0`), `true`, `false`, `null`; no key twice. `None` for anything else
+/// (nested values, fractions, escapes, more than [`PLAIN_MAX`] pairs), which the caller
+/// leaves to serde_json. Parsing into a map and printing each value again cost as much as
+/// the rest of a sign-up's state update.
+pub fn plain_attributes<'a>(text: &'a str, pairs: &mut [(&'a str, &'a str); PLAIN_MAX]) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let ws = |i: &mut usize| {
+        while b.get(*i).is_some_and(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t')) {
+            *i += 1;
+        }
+    };
+    // A string without escapes starting at `i` (a quote): its text, and `i` after it.
+    let string = |i: &mut usize| -> Option<&'a str> {
+        let start = *i + 1;
+        let len = b.get(start..)?.iter().position(|&c| c == b'"' || c == b'\\')?;
+        (b[start + len] == b'"').then(|| {
+            *i = start + len + 1;
+            &text[start..start + len]
+        })
+    };
+    ws(&mut i);
+    (b.get(i) == Some(&b'{')).then_some(())?;
+    i += 1;
+    ws(&mut i);
+    let mut n = 0;
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            (b.get(i) == Some(&b'"') && n < PLAIN_MAX).then_some(())?;
+            let key = string(&mut i)?;
+            ws(&mut i);
+            (b.get(i) == Some(&b':')).then_some(())?;
+            i += 1;
+            ws(&mut i);
+            let value = match b.get(i)? {
+                b'"' => {
+                    let start = i;
+                    string(&mut i)?;
+                    &text[start..i]
+                }
+                b't' | b'f' | b'n' => {
+                    let word = ["true", "false", "null"].into_iter().find(|w| text[i..].starts_with(w))?;
+                    i += word.len();
+                    word
+                }
+                _ => {
+                    let start = i;
+                    i += usize::from(b[i] == b'-');
+                    let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    i += digits;
+                    let number = &text[start..i];
+                    let plain = (1..=18).contains(&digits) && (digits == 1 || b[start + usize::from(b[start] == b'-')] != b'0');
+                    (plain && number != "-0" && !matches!(b.get(i), Some(b'.' | b'e' | b'E'))).then_some(number)?
+                }
+            };
+            (!pairs[..n].iter().any(|(k, _)| *k == key)).then_some(())?;
+            pairs[n] = (key, value);
+            n += 1;
+            ws(&mut i);
+            match b.get(i)? {
+                b',' => {
+                    i += 1;
+                    ws(&mut i);
+                }
+                b'}' => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    ws(&mut i);
+    (i == b.len()).then_some(n)
 }
 
 #[cfg(test)]
@@ -126,5 +218,44 @@ mod tests {
         }
         assert_eq!(profile.len(), model.len());
         assert!(!profile.is_empty());
+    }
+
+    /// Where the plain reading answers, it gives what serde_json's map and printing give;
+    /// the usual sign-up attributes take it, and what it cannot give exactly it declines.
+    #[test]
+    fn plain_attributes_agree_with_serde_json() {
+        let plain = [
+            r#"{"birthday":"1990-04-01","city":"上海"}"#,
+            r#"{}"#,
+            r#" { "a" : 1 , "b":-12, "c":0, "d":true, "e":false, "f":null, "g":"" } "#,
+            r#"{"n":123456789012345678,"m":-5}"#,
+        ];
+        let declined = [
+            r#"{"a":1.5}"#,
+            r#"{"a":1e3}"#,
+            r#"{"a":-0}"#,
+            r#"{"a":1234567890123456789}"#,
+            r#"{"a":"x\"y"}"#,
+            r#"{"a\u0041":1}"#,
+            r#"{"a":{"b":1}}"#,
+            r#"{"a":[1]}"#,
+            r#"{"a":1,"a":2}"#,
+        ];
+        for (text, expect_plain) in plain.iter().map(|t| (t, true)).chain(declined.iter().map(|t| (t, false))) {
+            let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).unwrap();
+            let want: Vec<(String, String)> = map.into_iter().map(|(k, v)| (k, v.to_string())).collect();
+            let mut pairs = [("", ""); PLAIN_MAX];
+            match plain_attributes(text, &mut pairs) {
+                Some(n) => {
+                    let mut got: Vec<(String, String)> = pairs[..n].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                    got.sort();
+                    assert_eq!(got, want, "{text}");
+                    assert!(expect_plain, "{text} should have been left to serde_json");
+                }
+                None => assert!(!expect_plain, "{text} should have been read plainly"),
+            }
+        }
+        let many: String = format!("{{{}}}", (0..=PLAIN_MAX).map(|i| format!(r#""k{i}":{i}"#)).collect::<Vec<_>>().join(","));
+        assert_eq!(plain_attributes(&many, &mut [("", ""); PLAIN_MAX]), None);
     }
 }

@@ -15,9 +15,25 @@ pub const ONLINE: u32 = (1 << 20) - 1;
 
 /// (member, store, month) packed: member in the high 32 bits, store in 20, month in 12.
 pub fn month_key(member: u32, store: u32, day: Day) -> u64 {
+    (member as u64) << 32 | ((store.min(ONLINE) as u64) << 12) | month_number(day)
+}
+
+/// The month part of [`month_key`]: months since January 2000, clamped to 12 bits.
+fn month_number(day: Day) -> u64 {
     let (year, month) = year_month(day);
-    let month = ((year - 2000) * 12 + month as i32 - 1).clamp(0, 4095) as u64;
-    (member as u64) << 32 | ((store.min(ONLINE) as u64) << 12) | month
+    ((year - 2000) * 12 + month as i32 - 1).clamp(0, 4095) as u64
+}
+
+/// Whether a member's purchases at a store already counted it as a buyer there in `day`'s
+/// month. The days of its first and last purchase there each added their month's key, so
+/// the key of a purchase in either month is known without looking at `month_buyers` (a
+/// purchase in the same month as the last one is the usual case).
+fn month_counted(m: &MemberStore, day: Day) -> bool {
+    m.orders > 0
+        && (m.last_day == day
+            || m.first_day == day
+            || month_number(m.last_day) == month_number(day)
+            || month_number(m.first_day) == month_number(day))
 }
 
 /// One store-day's sums within an epoch.
@@ -77,21 +93,34 @@ pub struct Rollups {
 impl Rollups {
     pub fn purchase(&mut self, member: u32, store: Option<u32>, day: Day, amount: i64) {
         let store = store.unwrap_or(ONLINE);
-        let month_key = self::month_key(member, store, day);
-        let added = self.month_buyers.add(month_key);
-        if added {
-            self.new_month_buyers.push(month_key);
-        }
-        let s = self.epoch.entry((day, store)).or_default();
-        s.orders += 1;
-        s.purchase_amount += amount;
-        s.month_buyers_added += added as i64;
         self.touched_member_stores.push(member_store_key(member, store));
         let m = self.member_stores.entry(member_store_key(member, store));
+        let counted = month_counted(m, day);
         m.orders += 1;
         m.purchase_amount += amount;
         m.first_day = m.first_day.min(day);
         m.last_day = m.last_day.max(day);
+        let added = !counted && {
+            let month_key = self::month_key(member, store, day);
+            let added = self.month_buyers.add(month_key);
+            if added {
+                self.new_month_buyers.push(month_key);
+            }
+            added
+        };
+        let s = self.epoch.entry((day, store)).or_default();
+        s.orders += 1;
+        s.purchase_amount += amount;
+        s.month_buyers_added += added as i64;
+    }
+
+    /// Hints the CPU to load the `month_buyers` slot a purchase will look at, unless its
+    /// (already loaded) member-store entry shows that the purchase need not look.
+    #[inline]
+    pub fn prefetch_month(&self, member: u32, store: u32, day: Day) {
+        if !self.member_stores.get(member_store_key(member, store)).is_some_and(|m| month_counted(m, day)) {
+            self.month_buyers.prefetch(month_key(member, store, day));
+        }
     }
 
     pub fn refund(&mut self, member: u32, store: Option<u32>, day: Day, amount: i64) {
@@ -133,5 +162,32 @@ mod tests {
         let ms = r.member_stores.get(member_store_key(1, 3)).copied().unwrap();
         assert_eq!((ms.orders, ms.purchase_amount, ms.refund_amount), (3, 1600, 300));
         assert_eq!((ms.first_day, ms.last_day), (day("2026-05-03"), day("2026-06-01")));
+    }
+
+    /// In any order of purchase days (late ones between a member's first and last month
+    /// at a store among them), the month buyers added sum to the distinct (member, store,
+    /// month) of a plain set.
+    #[test]
+    fn month_buyers_added_match_a_set_of_buyers() {
+        let mut r = Rollups::default();
+        let mut model = std::collections::HashSet::new();
+        let mut x = 5u64;
+        for _ in 0..20_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let (member, store, day) = ((x >> 20) as u32 % 40, (x >> 30) as u32 % 3, 20_000 + ((x >> 40) % 400) as Day);
+            let store = (store < 2).then_some(store);
+            r.purchase(member, store, day, 1);
+            let (year, month) = year_month(day);
+            model.insert((member, store, year, month));
+        }
+        let mut added = std::collections::HashMap::new();
+        for (&(day, store), sums) in &r.epoch {
+            *added.entry((store, year_month(day))).or_insert(0) += sums.month_buyers_added;
+        }
+        let mut want = std::collections::HashMap::new();
+        for &(_, store, year, month) in &model {
+            *want.entry((store.unwrap_or(ONLINE), (year, month))).or_insert(0) += 1;
+        }
+        assert_eq!(added, want);
     }
 }
