@@ -144,7 +144,7 @@ pub struct Engine {
 const CLOCK_EVERY: u64 = 1024;
 /// With stage timing on, every n-th message's apply and buffer stages are timed and
 /// counted n times (decoding and prefetching are timed per batch).
-const TIME_EVERY: u64 = 16;
+const TIME_EVERY: u64 = 64;
 /// Messages decoded and prefetched together (see [`Engine::process_batch`]).
 pub const BATCH: usize = 32;
 

@@ -171,7 +171,10 @@ pub fn decode<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Event<'a>, R
             return Err(invalid("`attributes` must be a JSON object"));
         }
     }
-    let items = raw.items.unwrap_or_default().into_iter().map(convert_item).collect::<Result<_, _>>()?;
+    let items = match raw.items {
+        Some(items) if !items.is_empty() => items.into_iter().map(convert_item).collect::<Result<_, _>>()?,
+        _ => Vec::new(),
+    };
     Ok(Event {
         event_id: raw.event_id,
         kind,
