@@ -137,10 +137,10 @@ pub fn decode<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Event<'a>, R
             format!("message is {} bytes, the limit is {}", bytes.len(), limits.max_message_bytes),
         ));
     }
-    let raw = match super::scan::scan(bytes) {
-        Some(fields) => fields,
-        None => serde_fields(bytes)?,
-    };
+    let mut raw = Fields::default();
+    if super::scan::scan(bytes, &mut raw).is_none() {
+        raw = serde_fields(bytes)?;
+    }
     let kind = EventType::parse(&raw.kind).ok_or_else(|| {
         Rejection::new(RejectKind::UnknownType, format!("unknown event type {:?}", raw.kind))
     })?;

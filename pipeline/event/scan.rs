@@ -14,12 +14,14 @@ use super::decode::{Fields, ItemFields};
 /// (whose own limit is 128).
 const MAX_DEPTH: u32 = 64;
 
-pub(super) fn scan(bytes: &[u8]) -> Option<Fields<'_>> {
+/// Fills `fields` (default on entry) from `bytes`; `None` leaves them partly filled. Filled
+/// in place: returning them (a few hundred bytes) was a copy at each return.
+pub(super) fn scan<'a>(bytes: &'a [u8], fields: &mut Fields<'a>) -> Option<()> {
     let text = utf8(bytes)?;
     let mut s = Scanner { text, b: bytes, i: 0 };
-    let fields = s.event()?;
+    s.event(fields)?;
     s.ws();
-    (s.i == bytes.len()).then_some(fields)
+    (s.i == bytes.len()).then_some(())
 }
 
 /// `bytes` as text, if valid UTF-8. Messages are almost always pure ASCII, which a
@@ -291,9 +293,8 @@ impl<'a> Scanner<'a> {
         Some(n)
     }
 
-    fn event(&mut self) -> Option<Fields<'a>> {
+    fn event(&mut self, f: &mut Fields<'a>) -> Option<()> {
         let (mut event_id, mut kind, mut member_id, mut occurred_at) = (None, None, None, None);
-        let mut f = Fields::default();
         let mut seen = 0u32;
         self.keyed_object(&EVENT_KEYS, event_field, |s, key| {
             let Key::Known(n) = key else { return s.skip(0) };
@@ -318,7 +319,7 @@ impl<'a> Scanner<'a> {
         f.kind = kind?;
         f.member_id = member_id?;
         f.occurred_at = occurred_at?;
-        Some(f)
+        Some(())
     }
 
     fn items(&mut self) -> Option<Vec<ItemFields<'a>>> {
@@ -472,8 +473,9 @@ mod tests {
 
     /// Whenever the scanner answers, serde_json answers the same.
     fn agree(bytes: &[u8]) -> bool {
-        match scan(bytes) {
-            Some(fast) => {
+        let mut fast = Fields::default();
+        match scan(bytes, &mut fast) {
+            Some(()) => {
                 assert_eq!(serde_fields(bytes).as_ref(), Ok(&fast), "{}", String::from_utf8_lossy(bytes));
                 true
             }
