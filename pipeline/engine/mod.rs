@@ -296,6 +296,11 @@ impl Engine {
         let mut side = Vec::with_capacity(msgs.len());
         for msg in msgs {
             self.advance_position(msg.origin);
+            // The key is compared with the member id when the event is applied; it may lie
+            // apart from the payload (in the benchmark's source it always does).
+            if let Some(key) = msg.key {
+                crate::state::flat::prefetch_slice(key, 64);
+            }
             decoded.push(decode(msg.payload, &limits));
             let (day, hash) = match decoded.last() {
                 Some(Ok(event)) => {
