@@ -341,11 +341,9 @@ impl Engine {
             times.decode += t1 - t0;
             times.apply += t1.elapsed();
         }
-        // Then in stages over the chunk, each stage's code staying in the instruction cache
-        // for all its events (one event's path through all of them outran it): dedup and
-        // state in message order (dead letters too), then the applied events' rollups,
-        // then their rows. Stages commute: rollups are sums and sets, and the events
-        // table keeps message order.
+        // Then in stages over the chunk, each timed once: dedup and state in message order
+        // (dead letters too), then the applied events' rollups, then their rows. Stages
+        // commute: rollups are sums and sets, and the events table keeps message order.
         let t2 = timed.then(Instant::now);
         let mut applied = Vec::with_capacity(msgs.len());
         // By reference: moving each decoded event (a few hundred bytes) out of the vector
