@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 pub use decode::{decode, DecodeLimits};
+pub use scan::{plain_object, PLAIN_MAX};
 pub use money::{format_money, parse_money, Money, MONEY_SCALE};
 
 /// What happened to a member. The names are the `type` values of the contract.

@@ -329,8 +329,8 @@ impl MemberTable {
 
     fn merge_profile(&mut self, i: usize, attributes: &str, t: i64) {
         let profile = self.rows[i].profile.get_or_insert_with(Default::default);
-        let mut pairs = [("", ""); super::profile::PLAIN_MAX];
-        if let Some(n) = super::profile::plain_attributes(attributes, &mut pairs) {
+        let mut pairs = [("", ""); crate::event::PLAIN_MAX];
+        if let Some(n) = crate::event::plain_object(attributes, &mut pairs) {
             for (key, value) in &pairs[..n] {
                 profile.merge(key, value, t);
             }
