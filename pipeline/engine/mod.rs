@@ -390,8 +390,9 @@ impl Engine {
         }
         let store = match event.store_id.as_deref() {
             Some(s) => {
-                known.store = Some(self.ckpt.members.stores.find(s)?);
-                known.store?
+                let found = self.ckpt.members.stores.find(s)?;
+                known.store = Some(found);
+                found
             }
             None => crate::state::rollups::ONLINE,
         };
