@@ -38,6 +38,7 @@ pub mod bench;
 pub mod config;
 pub mod crash;
 pub mod demo;
+pub mod direct_file;
 pub mod engine;
 pub mod event;
 pub mod generate;

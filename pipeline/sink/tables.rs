@@ -21,6 +21,7 @@ use parquet::schema::types::ColumnPath;
 
 use crate::config::{Compression, TablesConfig};
 use crate::crash;
+use crate::direct_file::DirectFile;
 use crate::sink::events::Records;
 use crate::sink::{events_file, schema};
 use crate::state::Manifest;
@@ -123,19 +124,20 @@ impl TableStore {
     /// errors with the function it is given); returns the file's size.
     fn stage_with<F>(&self, epoch: u64, rel: &str, write: F) -> Result<u64, TableError>
     where
-        F: FnOnce(File, &dyn Fn(parquet::errors::ParquetError) -> TableError) -> Result<File, TableError>,
+        F: FnOnce(DirectFile, &dyn Fn(parquet::errors::ParquetError) -> TableError) -> Result<DirectFile, TableError>,
     {
         let path = self.staged(epoch, rel);
-        let file = match File::create(&path) {
+        // Around the page cache (`direct_file`): written once, synced, read by others later.
+        let file = match DirectFile::create(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 fs::create_dir_all(self.staging(epoch)).map_err(io_err(&path))?;
-                File::create(&path)
+                DirectFile::create(&path)
             }
             file => file,
         }
         .map_err(io_err(&path))?;
         let pq = |source| TableError::Parquet { path: path.clone(), source };
-        let file = write(file, &pq)?;
+        let file = write(file, &pq)?.finish().map_err(io_err(&path))?;
         Ok(file.metadata().map_err(io_err(&path))?.len())
     }
 

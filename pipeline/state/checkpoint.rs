@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::codec::{exact, Corrupt, Decoder, Encoder};
@@ -22,6 +22,7 @@ use super::rollups::{MemberStore, Rollups};
 use super::scoring::{Class, ManualTag, RefreshRecord, ScoringState, StatValue};
 use crate::scoring::cuts::Cuts;
 use crate::crash;
+use crate::direct_file::DirectFile;
 use crate::event::RejectKind;
 
 const MAGIC: &[u8; 8] = b"MFCKPT04";
@@ -257,16 +258,16 @@ impl Checkpoint {
 fn write_atomically(
     dir: &Path,
     name: &str,
-    encode: impl FnOnce(&mut Encoder<BufWriter<File>>) -> io::Result<()>,
+    encode: impl FnOnce(&mut Encoder<DirectFile>) -> io::Result<()>,
 ) -> Result<u64, CheckpointError> {
     let path = dir.join(name);
     let tmp = dir.join(format!("{name}.tmp"));
     let err = |source| CheckpointError::Write { path: path.clone(), source };
-    let file = File::create(&tmp).map_err(err)?;
-    let mut enc = Encoder::new(BufWriter::with_capacity(1 << 20, file));
+    // Around the page cache: the file is read back only at a restart.
+    let mut enc = Encoder::new(DirectFile::create(&tmp).map_err(err)?);
     encode(&mut enc).map_err(err)?;
     let size = enc.written + 8;
-    let file = enc.finish().map_err(err)?.into_inner().map_err(|e| err(e.into_error()))?;
+    let file = enc.finish().map_err(err)?.finish().map_err(err)?;
     file.sync_all().map_err(err)?;
     fs::rename(&tmp, &path).map_err(err)?;
     if let Ok(d) = File::open(dir) {
