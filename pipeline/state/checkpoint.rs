@@ -422,7 +422,7 @@ pub(super) fn decode_profile(d: &mut Decoder<'_>) -> Result<Profile, Corrupt> {
     let mut p = Profile::default();
     for _ in 0..d.len()? {
         let (k, v, t) = (d.str()?, d.str()?, d.i64()?);
-        p.merge(&k, &v, t);
+        p.merge(k, v, t);
     }
     Ok(p)
 }
