@@ -3,7 +3,7 @@
 //! files. A buffered write copies every byte into page-cache pages the kernel allocates
 //! for it; on this project's VM that copy into fresh pages was 11-16% of the benchmark's
 //! steady state (perf: `copy_folio_from_iter_atomic` under the checkpoint's writes), and a
-//! new 256 MB file took 0.17-0.71 s to write buffered against 0.10 s direct (`dd`, five
+//! new 256 MB file took 0.17-0.71 s to write buffered against 0.09-0.14 s direct (`dd`, three
 //! runs each). The RocksDB option `use_direct_io_for_flush_and_compaction` exists for the
 //! same reason.
 //!
@@ -27,7 +27,7 @@ const CHUNK: usize = 4 << 20;
 
 thread_local! {
     /// The gathering buffer, kept between files: a backfill checkpoint writes a file per day
-    /// of history, and a fresh buffer for each was new memory to zero.
+    /// of history, and a fresh 4 MB buffer for each would be new memory to zero.
     static SPARE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -63,7 +63,8 @@ impl DirectFile {
         self.direct
     }
 
-    /// Writes what is buffered and returns the file, `len` bytes long. Not fsynced.
+    /// Writes what is buffered and returns the file, as long as what was written to it (the
+    /// padding of the last direct block cut off). Not fsynced.
     pub fn finish(mut self) -> io::Result<File> {
         let len = self.len;
         if len > 0 {
