@@ -59,7 +59,7 @@ impl DirectFile {
     }
 
     /// Whether writes go around the page cache (the file system took `O_DIRECT`).
-    pub fn is_direct(&self) -> bool {
+    fn is_direct(&self) -> bool {
         self.direct
     }
 
@@ -69,10 +69,11 @@ impl DirectFile {
         let len = self.len;
         if len > 0 {
             if self.direct {
+                let end = self.flushed + len as u64;
                 let padded = len.next_multiple_of(ALIGN);
                 self.buffer.window()[len..padded].fill(0);
                 self.write_out(padded)?;
-                self.file.set_len(self.flushed - (padded - len) as u64)?;
+                self.file.set_len(end)?;
             } else {
                 self.write_out(len)?;
             }
@@ -192,5 +193,24 @@ mod tests {
                 assert!(std::fs::read(&path).unwrap() == data, "contents of a file of {len} bytes");
             }
         }
+    }
+
+    /// The switch a refused direct write makes (to the page cache, mid-file) keeps every
+    /// byte in its place: a file started directly, switched after a whole chunk and part of
+    /// the next, read back against the bytes written.
+    #[test]
+    fn switching_to_buffered_mid_file_keeps_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..CHUNK * 2 + 777).map(|i| (i * 13 + i / 9973) as u8).collect();
+        let mut file = DirectFile::open(&path, true).unwrap();
+        let switch_at = CHUNK + 5_000;
+        file.write_all(&data[..switch_at]).unwrap();
+        file.undirect().unwrap();
+        assert!(!file.is_direct());
+        file.write_all(&data[switch_at..]).unwrap();
+        let file = file.finish().unwrap();
+        assert_eq!(file.metadata().unwrap().len(), data.len() as u64);
+        assert!(std::fs::read(&path).unwrap() == data, "contents after the switch");
     }
 }
