@@ -59,6 +59,7 @@ impl DirectFile {
     }
 
     /// Whether writes go around the page cache (the file system took `O_DIRECT`).
+    #[cfg(test)]
     fn is_direct(&self) -> bool {
         self.direct
     }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use super::codec::{exact, Corrupt, Decoder, Encoder};
 use super::counters::Counters;
 use super::dedup::Seen;
-use super::lists::Lists;
+use super::lists::{raw_bytes, Lists};
 use super::members::{DayBucket, Member, MemberTable, Profile, StoreDay};
 use super::rollups::{MemberStore, Rollups};
 use super::scoring::{Class, ManualTag, RefreshRecord, ScoringState, StatValue};
@@ -330,6 +330,9 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
     e.u32s(m.rows.iter().map(|r| r.purchases_total))?;
     e.u32s(m.rows.iter().map(|r| r.last_store))?;
     for i in 0..m.len() {
+        if let Some(ahead) = m.rows.get(i + AHEAD) {
+            ahead.lists.prefetch_all();
+        }
         e.put(|buf| encode_lists(buf, &m.rows[i]))?;
         if i == m.len() / 2 {
             e.flush()?;
@@ -339,15 +342,47 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
     let profiles: Vec<(usize, &Profile)> =
         m.rows.iter().enumerate().filter_map(|(i, r)| r.profile.as_deref().map(|p| (i, p))).collect();
     e.u64(profiles.len() as u64)?;
-    for (i, p) in profiles {
+    for (k, &(i, p)) in profiles.iter().enumerate() {
+        prefetch_profiles(&profiles, k, |&(_, p)| p);
         e.u64(i as u64)?;
         encode_profile(e, p)?;
     }
     Ok(())
 }
 
+/// Rows ahead of the one being encoded whose lists (and profiles) are prefetched: each
+/// is a heap block of its own, a cache miss when reached.
+pub(super) const AHEAD: usize = 8;
+
+/// Prefetches the profiles a loop over `items` reaches next: the struct of the one
+/// `2 * AHEAD` on, the entries of the one `AHEAD` on (its struct prefetched before).
+pub(super) fn prefetch_profiles<T>(items: &[T], k: usize, profile: impl Fn(&T) -> &Profile) {
+    if let Some(far) = items.get(k + 2 * AHEAD) {
+        super::flat::prefetch(profile(far));
+    }
+    if let Some(near) = items.get(k + AHEAD) {
+        profile(near).prefetch();
+    }
+}
+
 /// A member's window buckets, store days and remembered event ids.
 pub(super) fn encode_lists(buf: &mut Vec<u8>, row: &Member) {
+    let (window, store_days, seen) = (row.lists.window(), row.lists.store_days(), row.lists.seen_len());
+    buf.reserve(12 + window.len() * 16 + store_days.len() * 8 + seen * 16);
+    buf.extend_from_slice(&(window.len() as u32).to_le_bytes());
+    if cfg!(target_endian = "little") {
+        // The entries' fields lie in memory as they are written: one copy per list
+        // (entry by entry was most of a snapshot's encoding).
+        buf.extend_from_slice(raw_bytes(window));
+        buf.extend_from_slice(&(store_days.len() as u32).to_le_bytes());
+        buf.extend_from_slice(raw_bytes(store_days));
+        buf.extend_from_slice(&(seen as u32).to_le_bytes());
+        buf.extend_from_slice(raw_bytes(row.lists.seen()));
+        for s in row.lists.seen_large() {
+            buf.extend_from_slice(raw_bytes(std::slice::from_ref(s)));
+        }
+        return;
+    }
     /// Appends one entry's fields, little-endian, with one copy into `buf`.
     fn entry<const N: usize>(buf: &mut Vec<u8>, parts: [&[u8]; 3]) {
         let mut bytes = [0u8; N];
@@ -358,9 +393,6 @@ pub(super) fn encode_lists(buf: &mut Vec<u8>, row: &Member) {
         }
         buf.extend_from_slice(&bytes[..at]);
     }
-    let (window, store_days, seen) = (row.lists.window(), row.lists.store_days(), row.lists.seen_len());
-    buf.reserve(12 + window.len() * 16 + store_days.len() * 8 + seen * 16);
-    buf.extend_from_slice(&(window.len() as u32).to_le_bytes());
     for b in window {
         entry::<16>(buf, [&b.day.to_le_bytes(), &b.purchases.to_le_bytes(), &b.net.to_le_bytes()]);
     }

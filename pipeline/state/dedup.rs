@@ -72,9 +72,14 @@ impl Lists {
         self.seen().len() + self.large.as_ref().map_or(0, |l| l.table.len())
     }
 
-    /// Every remembered id, in no particular order.
+    /// Every remembered id, in no particular order: the small form's, then the table's.
     pub fn seen_iter(&self) -> impl Iterator<Item = &Seen> {
-        self.seen().iter().chain(self.large.iter().flat_map(|l| l.table.iter()))
+        self.seen().iter().chain(self.seen_large())
+    }
+
+    /// The remembered ids in a heavy member's table (none in the small form).
+    pub fn seen_large(&self) -> impl Iterator<Item = &Seen> {
+        self.large.iter().flat_map(|l| l.table.iter())
     }
 
     /// Looks the event up and remembers it when new. `forget_before` is the first day still

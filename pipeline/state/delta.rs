@@ -10,8 +10,9 @@ use std::io;
 
 use super::checkpoint::{
     decode_lists, decode_member_stores, decode_profile, decode_refresh, decode_scoring_meta, encode_lists, encode_profile,
-    encode_refresh, encode_scoring_meta, pack_class, unpack_class, Checkpoint,
+    encode_refresh, encode_scoring_meta, pack_class, unpack_class, Checkpoint, AHEAD,
 };
+use super::flat::prefetch;
 use super::codec::{Corrupt, Decoder, Encoder};
 use super::members::Member;
 use super::rollups::MemberStore;
@@ -41,6 +42,21 @@ pub(super) fn encode<W: io::Write>(c: &Checkpoint, reclassified: bool, e: &mut E
     let rows = m.changed.sorted();
     e.u64(rows.len() as u64)?;
     for (k, &i) in rows.iter().enumerate() {
+        // Each step further on is a load that the next one's address depends on: the row,
+        // then its lists block and profile struct, then the profile's entries.
+        let ahead = |n: usize| rows.get(k + n * AHEAD).map(|&i| &m.rows[i as usize]);
+        if let Some(row) = ahead(3) {
+            prefetch(row);
+        }
+        if let Some(row) = ahead(2) {
+            row.lists.prefetch_all();
+            if let Some(p) = row.profile.as_deref() {
+                prefetch(p);
+            }
+        }
+        if let Some(p) = ahead(1).and_then(|row| row.profile.as_deref()) {
+            p.prefetch();
+        }
         let row = &m.rows[i as usize];
         e.put(|buf| {
             buf.extend_from_slice(&(i as u64).to_le_bytes());
@@ -90,11 +106,10 @@ pub(super) fn encode<W: io::Write>(c: &Checkpoint, reclassified: bool, e: &mut E
     let touched = &r.touched_member_stores;
     debug_assert!(touched.windows(2).all(|w| w[0] < w[1]));
     e.u64(touched.len() as u64)?;
-    /// Entries ahead whose table slots are prefetched (the keys are in key order, the
-    /// slots in hash order).
-    const AHEAD: usize = 16;
+    // Entries ahead whose table slots are prefetched (the keys are in key order, the
+    // slots in hash order).
     for (i, &k) in touched.iter().enumerate() {
-        if let Some(&ahead) = touched.get(i + AHEAD) {
+        if let Some(&ahead) = touched.get(i + 2 * AHEAD) {
             r.member_stores.prefetch(ahead);
         }
         let v = r.member_stores.get(k).expect("a touched entry exists");

@@ -30,7 +30,7 @@ pub struct Lists {
 /// # Safety
 /// Implementors are `repr(C)`, made of integers only, without padding, aligned to at most
 /// 8 bytes, and a whole number of 8-byte words long.
-unsafe trait Element: Copy {
+pub(super) unsafe trait Element: Copy {
     const WORDS: usize = std::mem::size_of::<Self>() / 8;
 }
 
@@ -48,6 +48,13 @@ fn view<T: Element>(words: &[u64]) -> &[T] {
     // SAFETY: `T` is integers without padding, aligned to at most 8 (u64's alignment),
     // `T::WORDS` words long; the slice covers exactly `words`.
     unsafe { std::slice::from_raw_parts(words.as_ptr() as *const T, words.len() / T::WORDS) }
+}
+
+/// The bytes of `items` as they lie in memory: on a little-endian machine each field's
+/// little-endian encoding, fields in declaration order (what the checkpoint writes).
+pub(super) fn raw_bytes<T: Element>(items: &[T]) -> &[u8] {
+    // SAFETY: `T` is integers without padding, so every byte of the slice is initialized.
+    unsafe { std::slice::from_raw_parts(items.as_ptr() as *const u8, std::mem::size_of_val(items)) }
 }
 
 fn view_mut<T: Element>(words: &mut [u64]) -> &mut [T] {
@@ -189,6 +196,16 @@ impl Lists {
     pub fn prefetch(&self, window: bool) {
         let (from, bytes) = if window { (self.seen_start().saturating_sub(8), 640) } else { (self.seen_start(), 512) };
         super::flat::prefetch_slice(&self.words[from..], bytes);
+        if let Some(large) = &self.large {
+            super::flat::prefetch(&**large);
+        }
+    }
+
+    /// Prefetches what a checkpoint encodes: the block (its first KB), and a heavy
+    /// member's table header.
+    #[inline]
+    pub fn prefetch_all(&self) {
+        super::flat::prefetch_slice(&self.words, 1024);
         if let Some(large) = &self.large {
             super::flat::prefetch(&**large);
         }

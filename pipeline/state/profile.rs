@@ -107,6 +107,12 @@ impl Profile {
         entry[HEADER + key.len()..].copy_from_slice(value.as_bytes());
     }
 
+    /// Prefetches its entries (the first KB).
+    #[inline]
+    pub fn prefetch(&self) {
+        super::flat::prefetch_slice(&self.bytes, 1024);
+    }
+
     /// Heap bytes it holds.
     pub fn heap_bytes(&self) -> usize {
         self.bytes.capacity()
