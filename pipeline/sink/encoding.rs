@@ -96,29 +96,35 @@ pub fn delta_binary_packed(out: &mut Vec<u8>, values: &[i64]) {
     varint(out, MINIBLOCKS as u64);
     varint(out, values.len() as u64);
     varint(out, zigzag(values.first().copied().unwrap_or(0)));
-    let mut deltas = [0i64; BLOCK];
     let mut start = 1;
     while start < values.len() {
         let end = (start + BLOCK).min(values.len());
-        for (d, j) in deltas.iter_mut().zip(start..end) {
-            *d = values[j].wrapping_sub(values[j - 1]);
+        let n = end - start;
+        // The block's deltas and their minimum in one pass, then each delta's excess over
+        // it; past the last delta the excess stays 0 (the padding of the last miniblock).
+        let mut deltas = [0i64; BLOCK];
+        let mut min = i64::MAX;
+        for (d, pair) in deltas.iter_mut().zip(values[start - 1..end].windows(2)) {
+            *d = pair[1].wrapping_sub(pair[0]);
+            min = min.min(*d);
         }
-        let deltas = &deltas[..end - start];
-        start = end;
-        let min = deltas.iter().copied().min().expect("a block has deltas");
         varint(out, zigzag(min));
+        let mut relative = [0u64; BLOCK];
+        for (r, &d) in relative.iter_mut().zip(&deltas[..n]) {
+            *r = d.wrapping_sub(min) as u64;
+        }
+        // A miniblock's width is that of the OR of its values (the same as its maximum's).
         let mut widths = [0u8; MINIBLOCKS];
-        for (w, mini) in widths.iter_mut().zip(deltas.chunks(MINIBLOCK)) {
-            *w = bit_width(mini.iter().map(|&d| d.wrapping_sub(min) as u64).max().unwrap_or(0));
+        for (w, mini) in widths.iter_mut().zip(relative.chunks_exact(MINIBLOCK)) {
+            *w = bit_width(mini.iter().fold(0, |acc, &r| acc | r));
         }
         out.extend_from_slice(&widths);
-        for (mini, &width) in deltas.chunks(MINIBLOCK).zip(&widths) {
-            let mut relative = [0u64; MINIBLOCK];
-            for (r, &d) in relative.iter_mut().zip(mini) {
-                *r = d.wrapping_sub(min) as u64;
+        for (mini, &width) in relative.chunks_exact(MINIBLOCK).take(n.div_ceil(MINIBLOCK)).zip(&widths) {
+            for group in mini.as_chunks::<8>().0 {
+                pack8(out, group, width);
             }
-            bit_pack(out, &relative, width);
         }
+        start = end;
     }
 }
 
@@ -206,6 +212,67 @@ mod tests {
         }
         let expected: Vec<u8> = bits.chunks(8).map(|c| c.iter().enumerate().map(|(k, &b)| (b as u8) << k).sum()).collect();
         assert_eq!(out, expected);
+    }
+
+    /// DELTA_BINARY_PACKED read back as `Encodings.md` describes it, bit by bit.
+    fn decode_delta_binary_packed(b: &[u8]) -> Vec<i64> {
+        fn varint(b: &[u8], at: &mut usize) -> u64 {
+            let (mut v, mut shift) = (0u64, 0);
+            loop {
+                let byte = b[*at];
+                *at += 1;
+                v |= u64::from(byte & 0x7f) << shift;
+                shift += 7;
+                if byte < 0x80 {
+                    return v;
+                }
+            }
+        }
+        let unzigzag = |v: u64| (v >> 1) as i64 ^ -((v & 1) as i64);
+        let mut at = 0;
+        let (block, minis, count) = (varint(b, &mut at) as usize, varint(b, &mut at) as usize, varint(b, &mut at) as usize);
+        let mut values = vec![unzigzag(varint(b, &mut at))];
+        while values.len() < count {
+            let min = unzigzag(varint(b, &mut at));
+            let widths: Vec<usize> = b[at..at + minis].iter().map(|&w| usize::from(w)).collect();
+            at += minis;
+            for w in widths {
+                if values.len() >= count {
+                    break;
+                }
+                let bit = |i: usize| u64::from(b[at + i / 8] >> (i % 8) & 1);
+                for k in 0..block / minis {
+                    let delta = (0..w).fold(0u64, |v, j| v | bit(k * w + j) << j);
+                    if values.len() < count {
+                        let last = *values.last().unwrap();
+                        values.push(last.wrapping_add(min.wrapping_add(delta as i64)));
+                    }
+                }
+                at += block / minis * w / 8;
+            }
+        }
+        values
+    }
+
+    #[test]
+    fn delta_binary_packed_reads_back_bit_by_bit() {
+        let mut x = 5u64;
+        let mut next = || {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x
+        };
+        for n in [1, 2, 33, 128, 129, 200, 257, 1000] {
+            for spread in [0u32, 1, 7, 20, 40, 64] {
+                let values: Vec<i64> = (0..n).map(|_| if spread == 0 { 42 } else { (next() >> (64 - spread)) as i64 }).collect();
+                let mut out = Vec::new();
+                delta_binary_packed(&mut out, &values);
+                assert_eq!(decode_delta_binary_packed(&out), values, "{n} values of {spread} bits");
+            }
+        }
+        let extremes = [i64::MIN, i64::MAX, 0, i64::MIN, -1, i64::MAX, 1];
+        let mut out = Vec::new();
+        delta_binary_packed(&mut out, &extremes);
+        assert_eq!(decode_delta_binary_packed(&out), extremes);
     }
 
     #[test]
