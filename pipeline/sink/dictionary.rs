@@ -15,6 +15,10 @@ pub struct Dictionary<'a> {
     pub ints: Vec<i64>,
     /// Bytes of its PLAIN page.
     pub bytes: usize,
+    /// The value last looked up and its index: a column often repeats the row before's
+    /// value (the topic, the partition, the currency, a burst of one event type), which is
+    /// then found without hashing.
+    last: Option<(Key, u32)>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -61,29 +65,43 @@ impl<'a> Dictionary<'a> {
         self.strs.clear();
         self.ints.clear();
         self.bytes = 0;
+        self.last = None;
     }
 
     /// The index of `s`, added if new.
     #[inline]
     pub fn str_index(&mut self, s: &'a str) -> u32 {
         let key = Key::of_str(s);
+        if let Some((last, index)) = self.last {
+            if last == key && (key.len <= 16 || self.strs[index as usize] == s) {
+                return index;
+            }
+        }
         let strs = &self.strs;
         let (index, new) = self.table.find(key, |i| key.len <= 16 || strs[i] == s);
         if new {
             self.strs.push(s);
             self.bytes += s.len() + 4;
         }
+        self.last = Some((key, index));
         index
     }
 
     /// The index of `v`, added if new.
     #[inline]
     pub fn int_index(&mut self, v: i64) -> u32 {
-        let (index, new) = self.table.find(Key { a: v as u64, b: 0, len: 8 }, |_| true);
+        let key = Key { a: v as u64, b: 0, len: 8 };
+        if let Some((last, index)) = self.last {
+            if last == key {
+                return index;
+            }
+        }
+        let (index, new) = self.table.find(key, |_| true);
         if new {
             self.ints.push(v);
             self.bytes += 8;
         }
+        self.last = Some((key, index));
         index
     }
 }
@@ -158,23 +176,35 @@ mod tests {
                 _ => "é".repeat((n % 9) as usize),
             });
         }
+        // Equal texts elsewhere in memory.
+        let copies = texts.clone();
         let mut dictionary = Dictionary::default();
         for round in 0..2 {
             let mut reference: HashMap<&str, u32> = HashMap::new();
-            for t in &texts {
+            for (i, t) in texts.iter().enumerate() {
                 let next = reference.len() as u32;
                 let expected = *reference.entry(t).or_insert(next);
                 assert_eq!(dictionary.str_index(t), expected, "{t:?} (round {round})");
+                if i % 5 == 0 {
+                    // The same value again, as an equal text elsewhere in memory.
+                    assert_eq!(dictionary.str_index(&copies[i]), expected, "{t:?} repeated (round {round})");
+                }
             }
             assert_eq!(dictionary.len(), reference.len());
             assert!(dictionary.strs.iter().enumerate().all(|(i, s)| reference[s] == i as u32));
+            dictionary.clear();
+            // After a clear the last text looked up is new again.
+            let last = texts.last().unwrap();
+            assert_eq!(dictionary.str_index(last), 0);
             dictionary.clear();
         }
         let mut reference: HashMap<i64, u32> = HashMap::new();
         for i in 0..10_000i64 {
             let v = (i * 7919) % 1013 - 500 + if i % 3 == 0 { i64::MIN } else { 0 };
             let next = reference.len() as u32;
-            assert_eq!(dictionary.int_index(v), *reference.entry(v).or_insert(next));
+            let expected = *reference.entry(v).or_insert(next);
+            assert_eq!(dictionary.int_index(v), expected);
+            assert_eq!(dictionary.int_index(v), expected, "{v} repeated");
         }
         assert_eq!(dictionary.ints.len(), reference.len());
     }
