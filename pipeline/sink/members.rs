@@ -57,7 +57,12 @@ pub fn values_batch(
         stores.append_option(buyer.then_some(d.stores_in_window as i64));
         total.append_value(table.rows[m].purchases_total as i64);
         last_store.append_option(table.last_store_id(m));
-        attributes.append_option(table.attributes_json(m));
+        let written = table.write_attributes_json(m, &mut attributes);
+        if written.map_err(|_| ArrowError::ComputeError(format!("member {m}'s attributes could not be written")))? {
+            attributes.append_value("");
+        } else {
+            attributes.append_null();
+        }
         as_of_col.append_value(as_of);
         updated_at.append_value(table.rows[m].updated_at);
     }

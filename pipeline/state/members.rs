@@ -407,18 +407,34 @@ impl MemberTable {
 
     /// The profile as a JSON object (keys sorted), or `None` when nothing was ever set.
     pub fn attributes_json(&self, m: usize) -> Option<String> {
-        let profile = self.rows[m].profile.as_ref()?;
-        let mut out = String::from("{");
+        let mut out = String::new();
+        self.write_attributes_json(m, &mut out).expect("a String takes any text").then_some(out)
+    }
+
+    /// Writes the profile as a JSON object (keys sorted) to `out`, e.g. straight into a
+    /// table's string column (a `String` per member, and one per key for its quoting, were
+    /// most of writing the members table's attributes); false, writing nothing, when
+    /// nothing was ever set.
+    pub fn write_attributes_json(&self, m: usize, out: &mut impl std::fmt::Write) -> Result<bool, std::fmt::Error> {
+        let Some(profile) = self.rows[m].profile.as_ref() else { return Ok(false) };
+        out.write_char('{')?;
         for (n, (k, v, _)) in profile.iter().enumerate() {
             if n > 0 {
-                out.push(',');
+                out.write_char(',')?;
             }
-            out.push_str(&serde_json::to_string(k).unwrap_or_default());
-            out.push(':');
-            out.push_str(v);
+            // serde_json escapes only quotes, backslashes and control characters.
+            if k.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+                out.write_str(&serde_json::to_string(k).map_err(|_| std::fmt::Error)?)?;
+            } else {
+                out.write_char('"')?;
+                out.write_str(k)?;
+                out.write_char('"')?;
+            }
+            out.write_char(':')?;
+            out.write_str(v)?;
         }
-        out.push('}');
-        Some(out)
+        out.write_char('}')?;
+        Ok(true)
     }
 
     /// Bytes of the base state and of the dedup memory, separately: rows, list contents,

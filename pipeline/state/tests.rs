@@ -96,6 +96,13 @@ fn members_without_purchases_and_profiles() {
     let m = t.ids.find("n").unwrap() as usize;
     assert_eq!(t.rows[m].last_purchase, super::members::NONE);
     assert_eq!(t.attributes_json(m).unwrap(), r#"{"birthday":"1990-05-01","city":"Shanghai"}"#);
+    // Keys that JSON must escape, against serde_json's own rendering of the same object.
+    let attributes = r#"{"a\"b":1,"tab\tkey":"x","back\\slash":[1,{"k":null}],"plain":true,"é":"ü"}"#;
+    let odd = format!(r#"{{"event_id":"o","type":"signup","member_id":"o","occurred_at":"2025-01-01T00:00:00Z","attributes":{attributes}}}"#);
+    assert!(matches!(apply(&mut t, &cal, &odd), Applied::New(_)));
+    let parsed: std::collections::BTreeMap<String, serde_json::Value> = serde_json::from_str(attributes).unwrap();
+    let o = t.ids.find("o").unwrap() as usize;
+    assert_eq!(t.attributes_json(o).unwrap(), serde_json::to_string(&parsed).unwrap());
 }
 
 #[test]
