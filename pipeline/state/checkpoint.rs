@@ -343,7 +343,14 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
         m.rows.iter().enumerate().filter_map(|(i, r)| r.profile.as_deref().map(|p| (i, p))).collect();
     e.u64(profiles.len() as u64)?;
     for (k, &(i, p)) in profiles.iter().enumerate() {
-        prefetch_profiles(&profiles, k, |&(_, p)| p);
+        // The struct of the profile two steps ahead, the entries of the one a step ahead
+        // (its struct prefetched the step before).
+        if let Some(&(_, far)) = profiles.get(k + 2 * AHEAD) {
+            super::flat::prefetch(far);
+        }
+        if let Some(&(_, near)) = profiles.get(k + AHEAD) {
+            near.prefetch();
+        }
         e.u64(i as u64)?;
         encode_profile(e, p)?;
     }
@@ -353,17 +360,6 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
 /// Rows ahead of the one being encoded whose lists (and profiles) are prefetched: each
 /// is a heap block of its own, a cache miss when reached.
 pub(super) const AHEAD: usize = 8;
-
-/// Prefetches the profiles a loop over `items` reaches next: the struct of the one
-/// `2 * AHEAD` on, the entries of the one `AHEAD` on (its struct prefetched before).
-pub(super) fn prefetch_profiles<T>(items: &[T], k: usize, profile: impl Fn(&T) -> &Profile) {
-    if let Some(far) = items.get(k + 2 * AHEAD) {
-        super::flat::prefetch(profile(far));
-    }
-    if let Some(near) = items.get(k + AHEAD) {
-        profile(near).prefetch();
-    }
-}
 
 /// A member's window buckets, store days and remembered event ids.
 pub(super) fn encode_lists(buf: &mut Vec<u8>, row: &Member) {
