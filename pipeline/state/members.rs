@@ -406,6 +406,7 @@ impl MemberTable {
     }
 
     /// The profile as a JSON object (keys sorted), or `None` when nothing was ever set.
+    #[cfg(test)]
     pub fn attributes_json(&self, m: usize) -> Option<String> {
         let mut out = String::new();
         self.write_attributes_json(m, &mut out).expect("a String takes any text").then_some(out)
