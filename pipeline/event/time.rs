@@ -51,39 +51,67 @@ fn digits(b: &[u8]) -> Option<u32> {
     b.iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + (c - b'0') as u32))
 }
 
+/// `HH:MM:SS` (eight bytes, one load): the three numbers, each two ASCII digits, unchecked
+/// for range. A byte is a digit when its high nibble is 3 and its low one is at most 9;
+/// XOR with the expected bytes leaves each digit's value and zero for each colon.
+fn clock(b: &[u8; 8]) -> Option<(u32, u32, u32)> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const COLONS: u64 = 0x0000_ff00_00ff_0000;
+    let d = u64::from_le_bytes(*b) ^ u64::from_le_bytes(*b"00:00:00");
+    // Every byte below 16; digits (d + 6 below 16) at most 9; colons exactly zero.
+    if d & (0xf0 * ONES) != 0 || (d + 6 * ONES) & (0x10 * ONES) != 0 || d & COLONS != 0 {
+        return None;
+    }
+    let two = |at: u32| ((d >> at) & 0xff) as u32 * 10 + ((d >> (at + 8)) & 0xff) as u32;
+    Some((two(0), two(24), two(48)))
+}
+
+/// Two ASCII digits.
+fn two_digits(a: u8, b: u8) -> Option<u32> {
+    let (a, b) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'));
+    (a < 10 && b < 10).then(|| a as u32 * 10 + b as u32)
+}
+
 /// Microseconds since the Unix epoch, or `None` to leave `text` to chrono.
 pub(super) fn rfc3339_micros(text: &str) -> Option<i64> {
     let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
         return None;
     }
     let days = date_days(b[..10].try_into().expect("10 bytes"))?;
-    let (hour, minute, second) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
+    let (hour, minute, second) = clock(b[11..19].try_into().expect("8 bytes"))?;
     if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
     let mut rest = &b[19..];
     let mut micros = 0i64;
-    if rest.first() == Some(&b'.') {
-        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if n == 0 || n > 9 {
+    if let [b'.', fraction @ ..] = rest {
+        // Up to nine digits, read in the same pass that counts them.
+        let (mut n, mut frac) = (0, 0i64);
+        while let Some(d) = fraction.get(n).map(|c| c.wrapping_sub(b'0')).filter(|d| *d < 10) {
+            frac = frac * 10 + d as i64;
+            n += 1;
+            if n > 9 {
+                return None;
+            }
+        }
+        if n == 0 {
             return None;
         }
-        let frac = digits(&rest[1..1 + n])? as i64;
         // Scale to nanoseconds, then truncate to microseconds as chrono does.
         const SCALE: [i64; 10] = [0, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
         micros = frac * SCALE[n] / 1000;
-        rest = &rest[1 + n..];
+        rest = &fraction[n..];
     }
-    let offset_seconds = match rest {
+    let offset_seconds = match *rest {
         [b'Z'] => 0,
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let (h, m) = (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?);
+            let (h, m) = (two_digits(h1, h2)?, two_digits(m1, m2)?);
             if h > 23 || m > 59 {
                 return None;
             }
             let seconds = (h * 3600 + m * 60) as i64;
-            if *sign == b'-' {
+            if sign == b'-' {
                 -seconds
             } else {
                 seconds
@@ -135,6 +163,15 @@ mod tests {
                 next(62),
                 next(62)
             );
+            // Now and then one byte replaced: digits next to their neighbours in ASCII
+            // (`/`, `:`), letters, separators, a non-ASCII character.
+            let text = if next(4) == 0 {
+                let at = next(text.len() as u64) as usize;
+                let with = ["/", ":", "0", "9", "a", "Z", ".", "-", "+", " ", "é"][next(11) as usize];
+                text.char_indices().map(|(i, c)| if i == at { with.to_string() } else { c.to_string() }).collect()
+            } else {
+                text
+            };
             if let Some(fast) = rfc3339_micros(&text) {
                 answered += 1;
                 assert_eq!(Some(fast), chrono_micros(&text), "{text}");
