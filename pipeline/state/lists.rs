@@ -108,13 +108,14 @@ impl Lists {
         view_mut(&mut self.words[start..])
     }
 
-    /// Makes room for `n` more words, growing the block by half when full. An event
+    /// Makes room for `n` more words, growing the block by half its capacity (or to what
+    /// `n` needs) when full. An event
     /// reserves what all its inserts may need at once: inserting one list after another,
     /// each growing the block on its own, was up to three reallocations for one event.
     pub fn reserve(&mut self, n: usize) {
-        let len = self.words.len();
-        if len + n > self.words.capacity() {
-            self.words.reserve_exact((len / 2).max(n));
+        let (len, capacity) = (self.words.len(), self.words.capacity());
+        if len + n > capacity {
+            self.words.reserve_exact((len + n).max(capacity + capacity / 2) - len);
         }
     }
 
@@ -287,6 +288,18 @@ mod tests {
             grown.insert_store_day(0, StoreDay { store: i, day: 0 });
             assert!(grown.words.capacity() <= grown.words.len() * 3 / 2 + 1, "{} of {}", grown.words.capacity(), grown.words.len());
         }
+        // Growth follows the capacity, not what an event reserves: a new member's events,
+        // each reserving a purchase's five words and using two, reallocate the block a few
+        // times, not at nearly every event while it is small.
+        let mut member = Lists::default();
+        let mut reallocations = 0;
+        for i in 0..40 {
+            let before = member.words.capacity();
+            member.reserve(5);
+            reallocations += usize::from(member.words.capacity() != before);
+            member.push_seen(Seen { id_hash: i, content: 0, day: 0 });
+        }
+        assert!(reallocations <= 10, "{reallocations} reallocations for 40 events");
         let copy = Lists::from_parts(&window, &seen, &stores);
         assert_eq!((copy.window(), copy.seen(), copy.store_days()), (&window[..], &seen[..], &stores[..]));
         assert_eq!(copy.heap_bytes().0 + copy.heap_bytes().1, (window.len() * 2 + seen.len() * 2 + stores.len()) * 8);
