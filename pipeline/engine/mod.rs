@@ -22,7 +22,7 @@ use crate::sink::tables::{TableError, DEAD_LETTERS, EVENTS, MEMBERS, MEMBER_STOR
 use crate::sink::{rollups, schema, ChangesBuffer, DeadLetters, EventsBuffer, Origin, TableStore};
 use crate::state::calendar::{date_to_day, day_to_date};
 use crate::state::checkpoint::CheckpointError;
-use crate::state::{Applied, BusinessCalendar, Checkpoint, Counters, Day, Known, Manifest, StateRules};
+use crate::state::{Applied, BusinessCalendar, Checkpoint, Counters, Day, Hashes, Known, Manifest, StateRules};
 
 /// Which day is "today" for windows and recency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +144,8 @@ pub struct Engine {
 const CLOCK_EVERY: u64 = 1024;
 /// Messages decoded and prefetched together (see [`Engine::process_batch`]).
 pub const BATCH: usize = 32;
+/// Events between prefetching a heavy member's dedup slot and applying the event.
+const SEEN_AHEAD: usize = 4;
 
 pub fn wall_clock_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
@@ -302,24 +304,24 @@ impl Engine {
                 crate::state::flat::prefetch_slice(key, 64);
             }
             decoded.push(decode(msg.payload, &limits));
-            let (day, hash) = match decoded.last() {
+            let (day, hashes) = match decoded.last() {
                 Some(Ok(event)) => {
-                    let hash = crate::state::interner::hash(&event.member_id);
-                    self.ckpt.members.ids.prefetch(hash);
-                    (self.calendar.day(event.occurred_at), hash)
+                    let hashes = Hashes::of(event);
+                    self.ckpt.members.ids.prefetch(hashes.member);
+                    (self.calendar.day(event.occurred_at), hashes)
                 }
-                _ => (0, 0),
+                _ => (0, Hashes::default()),
             };
-            side.push((day, hash, Known::default()));
+            side.push((day, hashes, Known::default()));
         }
         let t1 = timed.then(Instant::now);
         // Second pass: the slots are (mostly) in cache; prefetch rows and rollup entries.
         // The member and store found are kept for applying (not looked up again).
         let mut rows = Vec::with_capacity(msgs.len());
         let mut purchases = Vec::with_capacity(msgs.len());
-        for (decoded, (day, hash, known)) in decoded.iter().zip(&mut side) {
+        for (decoded, (day, hashes, known)) in decoded.iter().zip(&mut side) {
             let Ok(event) = decoded else { continue };
-            known.member = self.ckpt.members.prefetch(*hash, &event.member_id);
+            known.member = self.ckpt.members.prefetch(hashes.member, &event.member_id);
             if let Some(m) = known.member {
                 if let Some(store) = self.prefetch_rollups(m, event, known) {
                     if event.kind == crate::event::EventType::Purchase {
@@ -348,10 +350,15 @@ impl Engine {
         let mut applied = Vec::with_capacity(msgs.len());
         // By reference: moving each decoded event (a few hundred bytes) out of the vector
         // was a copy per message.
-        for (k, ((msg, decoded), (day, hash, known))) in msgs.iter().zip(&mut decoded).zip(&side).enumerate() {
+        for (k, ((msg, decoded), (day, hashes, known))) in msgs.iter().zip(&mut decoded).zip(&side).enumerate() {
+            // A heavy member's dedup table slot, a few events ahead: its header was
+            // prefetched with the lists, the slot's address needs it.
+            if let Some((_, ahead, Known { member: Some(m), .. })) = side.get(k + SEEN_AHEAD) {
+                self.ckpt.members.prefetch_seen(*m, ahead.event);
+            }
             match decoded {
                 Ok(event) => {
-                    if let Some(m) = self.apply_decoded(msg, event, *hash, *known, *day, now) {
+                    if let Some(m) = self.apply_decoded(msg, event, *hashes, *known, *day, now) {
                         applied.push((k, m));
                     }
                 }
@@ -402,7 +409,7 @@ impl Engine {
 
     /// Dedup and state of one decoded event; the member's index when it was applied (its
     /// rollups and row still to do), else it was counted as a duplicate or dead-lettered.
-    fn apply_decoded(&mut self, msg: &Message<'_>, event: &crate::event::Event<'_>, id_hash: u64, known: Known, day: Day, now: i64) -> Option<u32> {
+    fn apply_decoded(&mut self, msg: &Message<'_>, event: &crate::event::Event<'_>, hashes: Hashes, known: Known, day: Day, now: i64) -> Option<u32> {
         if let Some(key) = msg.key {
             if key != event.member_id.as_bytes() {
                 self.ckpt.counters.key_mismatches += 1;
@@ -420,7 +427,7 @@ impl Engine {
                 }
             }
         }
-        match self.ckpt.members.apply_hashed(event, id_hash, known, day, &self.rules, now) {
+        match self.ckpt.members.apply_hashed(event, hashes, known, day, &self.rules, now) {
             Applied::New(m) => {
                 self.ckpt.counters.applied += 1;
                 Some(m)

@@ -55,6 +55,20 @@ pub struct Known {
     pub store: Option<u32>,
 }
 
+/// An event's hashes: of its member id (the id table's) and of its event id (the dedup
+/// memory's), computed where they are first needed for prefetching.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Hashes {
+    pub member: u64,
+    pub event: u64,
+}
+
+impl Hashes {
+    pub fn of(event: &Event<'_>) -> Self {
+        Self { member: super::interner::hash(&event.member_id), event: xxhash_rust::xxh3::xxh3_64(event.event_id.as_bytes()) }
+    }
+}
+
 /// What applying an event did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Applied {
@@ -194,6 +208,16 @@ impl MemberTable {
         }
     }
 
+    /// Hints the CPU to load what the dedup lookup of member `m`'s event with this id hash
+    /// reads in a heavy member's table (its row and the table's header should be in cache:
+    /// see [`MemberTable::prefetch_lists`]).
+    #[inline]
+    pub fn prefetch_seen(&self, m: u32, event_hash: u64) {
+        if let Some(row) = self.rows.get(m as usize) {
+            row.lists.prefetch_seen(event_hash);
+        }
+    }
+
     fn member(&mut self, hash: u64, id: &str) -> u32 {
         let (m, added) = self.ids.intern_hashed(hash, id);
         if added {
@@ -205,13 +229,14 @@ impl MemberTable {
 
     /// Applies `event` (already decoded; `day` is its business day) exactly once.
     pub fn apply(&mut self, event: &Event<'_>, day: Day, rules: &StateRules, now: i64) -> Applied {
-        self.apply_hashed(event, super::interner::hash(&event.member_id), Known::default(), day, rules, now)
+        let hashes = Hashes::of(event);
+        self.apply_hashed(event, hashes, Known::default(), day, rules, now)
     }
 
     /// `apply` with the member id's interner hash already computed (the engine hashed it
     /// to prefetch the member's state).
-    pub fn apply_hashed(&mut self, event: &Event<'_>, id_hash: u64, known: Known, day: Day, rules: &StateRules, now: i64) -> Applied {
-        let m = known.member.unwrap_or_else(|| self.member(id_hash, &event.member_id));
+    pub fn apply_hashed(&mut self, event: &Event<'_>, hashes: Hashes, known: Known, day: Day, rules: &StateRules, now: i64) -> Applied {
+        let m = known.member.unwrap_or_else(|| self.member(hashes.member, &event.member_id));
         let i = m as usize;
         let newest = self.rows[i].newest_event;
         let horizon_micros = rules.dedup_horizon_days as i64 * MICROS_PER_DAY;
@@ -225,7 +250,7 @@ impl MemberTable {
                 ),
             ));
         }
-        let event_hash = xxhash_rust::xxh3::xxh3_64(event.event_id.as_bytes());
+        let event_hash = hashes.event;
         let content = event.content_hash() as u32;
         let newest_day = if newest == NONE { day } else { day.max((newest / MICROS_PER_DAY) as Day) };
         let forget_before = newest_day - rules.dedup_horizon_days - 2;

@@ -21,4 +21,4 @@ mod tests;
 pub use calendar::{BusinessCalendar, Day};
 pub use checkpoint::{Checkpoint, Manifest, Offsets};
 pub use counters::Counters;
-pub use members::{Applied, Known, MemberTable, StateRules};
+pub use members::{Applied, Hashes, Known, MemberTable, StateRules};
