@@ -4,6 +4,8 @@
 
 mod lock;
 mod scoring;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
