@@ -57,6 +57,13 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         ..GenerateConfig::default()
     };
     if args.pretouch_mib > 0 {
+        if let Some(available) = available_mib().filter(|&a| args.pretouch_mib > a / 2) {
+            anyhow::bail!(
+                "--pretouch-mib {} is more than half of the {available} MiB this machine has available \
+                 (MemAvailable in /proc/meminfo); the run itself needs the rest",
+                args.pretouch_mib
+            );
+        }
         let started = Instant::now();
         pretouch(args.pretouch_mib);
         eprintln!("bench: touched {} MiB of heap in {:.2?}", args.pretouch_mib, started.elapsed());
@@ -193,6 +200,13 @@ pub fn peak_rss_kib() -> u64 {
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
         .unwrap_or(0)
+}
+
+/// MemAvailable of /proc/meminfo in MiB, where there is one.
+fn available_mib() -> Option<usize> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    line.split_whitespace().nth(1)?.parse::<usize>().ok().map(|kib| kib / 1024)
 }
 
 /// Touches `mib` MiB of heap and frees it: blocks of 4 MiB, which the allocator (mimalloc)

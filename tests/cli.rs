@@ -59,3 +59,18 @@ fn an_earlier_as_of_is_refused_with_the_reason() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("windows only move forward"));
 }
+
+#[test]
+fn bench_runs_small_and_refuses_to_pretouch_more_than_there_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("bench");
+    let d = d.to_str().unwrap();
+    let out = run_ok(&["--log", "error", "bench", "--events", "3000", "--members", "300", "--days", "2", "--pretouch-mib", "8", "--data-dir", d]);
+    let (text, err) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr));
+    assert!(err.contains("touched 8 MiB"), "{err}");
+    assert!(text.contains("consumed 3000 = applied"), "{text}");
+    assert!(text.contains("with the 8 MiB touched before the run"), "{text}");
+    let out = bin().args(["bench", "--events", "10", "--pretouch-mib", "100000000", "--data-dir", d]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more than half of the"), "{}", String::from_utf8_lossy(&out.stderr));
+}
