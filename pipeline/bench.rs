@@ -196,17 +196,18 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
 /// VmHWM of this process, KiB.
 pub fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
-        .unwrap_or(0)
+    proc_kib("/proc/self/status", "VmHWM:").unwrap_or(0)
 }
 
-/// MemAvailable of /proc/meminfo in MiB, where there is one.
+/// MemAvailable of the machine, MiB.
 fn available_mib() -> Option<usize> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    line.split_whitespace().nth(1)?.parse::<usize>().ok().map(|kib| kib / 1024)
+    proc_kib("/proc/meminfo", "MemAvailable:").map(|kib| (kib / 1024) as usize)
+}
+
+/// The value of a `Key:   N kB` line of a /proc file, where there is one.
+fn proc_kib(path: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Touches `mib` MiB of heap and frees it: blocks of 4 MiB, which the allocator (mimalloc)

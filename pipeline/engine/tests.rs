@@ -65,8 +65,9 @@ fn rollup_states(engine: &Engine) -> (Vec<String>, Vec<String>, usize) {
 #[test]
 fn batches_end_in_the_state_of_one_message_at_a_time() {
     let end = NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
-    // Few members and many duplicates: a member new in a batch comes again in it, and so
-    // do copies of its events, which dedup must catch.
+    // Few members, many duplicates and late events, and each member's messages together
+    // (sorted by key, stably): a member new in a batch comes again and again in it, with
+    // copies of its events that dedup must catch and events older than its newest.
     let config = GenerateConfig {
         events: 6_000,
         members: 150,
@@ -76,10 +77,12 @@ fn batches_end_in_the_state_of_one_message_at_a_time() {
         duplicate_rate: 0.15,
         conflict_rate: 0.01,
         malformed_rate: 0.02,
+        late_rate: 0.3,
         max_items: 2,
         ..GenerateConfig::default()
     };
-    let messages: Vec<(String, Vec<u8>)> = Generator::new(config).map(|m| (m.key, m.payload)).collect();
+    let mut messages: Vec<(String, Vec<u8>)> = Generator::new(config).map(|m| (m.key, m.payload)).collect();
+    messages.sort_by(|a, b| a.0.cmp(&b.0));
     let dir = tempfile::tempdir().unwrap();
     let one_at_a_time = run(&messages, 1, end, &dir.path().join("one"));
     for per_call in [BATCH, 3 * BATCH + 5, messages.len()] {
@@ -87,6 +90,7 @@ fn batches_end_in_the_state_of_one_message_at_a_time() {
         assert_eq!(batched.counters(), one_at_a_time.counters(), "{per_call} per call");
         assert!(batched.counters().duplicates > 500, "the input repeats events: {}", batched.counters());
         assert_eq!(member_states(&batched), member_states(&one_at_a_time), "{per_call} per call");
+        assert_eq!(batched.members().rows.len(), batched.members().len(), "one row per member");
         assert_eq!(rollup_states(&batched), rollup_states(&one_at_a_time), "{per_call} per call");
         assert_eq!(batched.dead.len(), one_at_a_time.dead.len());
     }
