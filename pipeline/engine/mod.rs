@@ -306,22 +306,25 @@ impl Engine {
                 crate::state::flat::prefetch_slice(key, 64);
             }
             decoded.push(decode(msg.payload, &limits));
-            let (day, hashes) = match decoded.last() {
+            let (day, hashes, record) = match decoded.last() {
                 Some(Ok(event)) => {
-                    let hashes = Hashes::of(event);
+                    // Its events-table record, whose content part gives the content hash
+                    // dedup compares (the fields copied once, not once more to be hashed).
+                    let (record, content) = self.events.record(event, msg.origin, now);
+                    let hashes = Hashes::with_content(event, content);
                     self.ckpt.members.ids.prefetch(hashes.member);
-                    (self.calendar.day(event.occurred_at), hashes)
+                    (self.calendar.day(event.occurred_at), hashes, record)
                 }
-                _ => (0, Hashes::default()),
+                _ => (0, Hashes::default(), 0),
             };
-            side.push((day, hashes, Known::default()));
+            side.push((day, hashes, Known::default(), record));
         }
         let t1 = timed.then(Instant::now);
         // Second pass: the slots are (mostly) in cache; prefetch rows and rollup entries.
         // The member and store found are kept for applying (not looked up again).
         let mut rows = Vec::with_capacity(msgs.len());
         let mut purchases = Vec::with_capacity(msgs.len());
-        for (decoded, (day, hashes, known)) in decoded.iter().zip(&mut side) {
+        for (decoded, (day, hashes, known, _)) in decoded.iter().zip(&mut side) {
             let Ok(event) = decoded else { continue };
             known.member = self.ckpt.members.prefetch(hashes.member, &event.member_id);
             if let Some(m) = known.member {
@@ -352,10 +355,10 @@ impl Engine {
         let mut applied = Vec::with_capacity(msgs.len());
         // By reference: moving each decoded event (a few hundred bytes) out of the vector
         // was a copy per message.
-        for (k, ((msg, decoded), (day, hashes, known))) in msgs.iter().zip(&mut decoded).zip(&side).enumerate() {
+        for (k, ((msg, decoded), (day, hashes, known, _))) in msgs.iter().zip(&mut decoded).zip(&side).enumerate() {
             // A heavy member's dedup table slot, a few events ahead: its header was
             // prefetched with the lists, the slot's address needs it.
-            if let Some((_, ahead, Known { member: Some(m), .. })) = side.get(k + SEEN_AHEAD) {
+            if let Some((_, ahead, Known { member: Some(m), .. }, _)) = side.get(k + SEEN_AHEAD) {
                 self.ckpt.members.prefetch_seen(*m, ahead.event);
             }
             match decoded {
@@ -380,8 +383,7 @@ impl Engine {
             }
         }
         for &(k, _) in &applied {
-            let Ok(event) = &decoded[k] else { continue };
-            self.events.push(side[k].0, event, msgs[k].origin, &self.config.input.default_currency, now);
+            self.events.push(side[k].0, side[k].3);
         }
         if let (Some(times), Some(t2), Some(t3)) = (self.stage_times.as_mut(), t2, t3) {
             times.apply += t3 - t2;
@@ -569,7 +571,7 @@ impl Engine {
             report.events_rows += records.len();
             let dir = format!("{EVENTS}/dt={}", day_to_date(day));
             let rel = format!("{dir}/part-{epoch:010}.parquet");
-            self.tables.stage_events(epoch, &rel, &self.events.records(), records)?;
+            self.tables.stage_events(epoch, &rel, &self.events.records(&self.config.input.default_currency), records)?;
             manifest.publish.push(rel);
             touched.push((dir, schema::events()));
         }

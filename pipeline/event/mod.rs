@@ -106,31 +106,50 @@ pub struct Event<'a> {
     pub attributes: Option<&'a str>,
 }
 
+/// How [`Event::content_bytes`] writes an absent optional text field: one byte 0xff, which
+/// no UTF-8 text is, so a reader of the content tells it from every value.
+pub(crate) const ABSENT: &[u8] = b"\xff";
+/// How it writes an absent amount, points or unit price: no value the decoder accepts
+/// (they are never negative).
+pub(crate) const NO_NUMBER: i64 = i64::MIN;
+
 impl Event<'_> {
     /// A 64-bit fingerprint of everything the event says, to tell a true duplicate (same
     /// `event_id`, same content) from a conflict (same `event_id`, different content).
     ///
-    /// xxh3 of the fields, each length-prefixed, in a fixed order (checkpoints keep its low
-    /// 32 bits, so the byte sequence must never change). Built in a reused buffer and hashed
-    /// in one call: the same digest as streaming the pieces, without the streaming state.
+    /// xxh3 of [`Event::write_content`]'s bytes (checkpoints keep its low 32 bits, so the
+    /// byte sequence must never change). Built in a reused buffer and hashed in one call:
+    /// the same digest as streaming the pieces, without the streaming state. The engine
+    /// hashes the content its events-table record carries instead (one copy of the fields,
+    /// not two).
     pub fn content_hash(&self) -> u64 {
         thread_local! {
             static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         BUF.with_borrow_mut(|buf| {
             buf.clear();
-            self.content_bytes(|s| {
-                buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
-                crate::append::append(buf, s);
-            });
+            self.write_content(buf);
             xxhash_rust::xxh3::xxh3_64(buf)
         })
     }
 
-    /// Feeds the fields that make up the content, in order.
+    /// Appends the content to `buf`: each field of [`Event::content_bytes`] as its length
+    /// (u32, little-endian) and its bytes.
+    #[inline]
+    pub fn write_content(&self, buf: &mut Vec<u8>) {
+        self.content_bytes(|s| {
+            buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            crate::append::append(buf, s);
+        });
+    }
+
+    /// Feeds the fields that make up the content, in order: event_id, type, member_id,
+    /// occurred_at, store_id, channel, order_id, amount, currency, points, per item (sku,
+    /// category, brand, qty, unit_price), attributes. Numbers as 8 little-endian bytes;
+    /// absent ones as [`NO_NUMBER`], absent texts as [`ABSENT`].
     pub(crate) fn content_bytes(&self, mut put: impl FnMut(&[u8])) {
         fn opt<'s>(s: &'s Option<Cow<'_, str>>) -> &'s [u8] {
-            s.as_deref().map(str::as_bytes).unwrap_or(b"\xff")
+            s.as_deref().map(str::as_bytes).unwrap_or(ABSENT)
         }
         put(self.event_id.as_bytes());
         put(self.kind.as_str().as_bytes());
@@ -139,17 +158,17 @@ impl Event<'_> {
         put(opt(&self.store_id));
         put(opt(&self.channel));
         put(opt(&self.order_id));
-        put(&self.amount.map(|m| m.0).unwrap_or(i64::MIN).to_le_bytes());
+        put(&self.amount.map(|m| m.0).unwrap_or(NO_NUMBER).to_le_bytes());
         put(opt(&self.currency));
-        put(&self.points.unwrap_or(i64::MIN).to_le_bytes());
+        put(&self.points.unwrap_or(NO_NUMBER).to_le_bytes());
         for item in &self.items {
             put(item.sku.as_bytes());
             put(opt(&item.category));
             put(opt(&item.brand));
             put(&item.qty.to_le_bytes());
-            put(&item.unit_price.map(|m| m.0).unwrap_or(i64::MIN).to_le_bytes());
+            put(&item.unit_price.map(|m| m.0).unwrap_or(NO_NUMBER).to_le_bytes());
         }
-        put(self.attributes.map(str::as_bytes).unwrap_or(b"\xff"));
+        put(self.attributes.map(str::as_bytes).unwrap_or(ABSENT));
     }
 }
 

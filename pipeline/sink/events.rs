@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::events_file::Value;
-use crate::event::Event;
+use crate::event::{Event, ABSENT, NO_NUMBER};
 use crate::state::Day;
 
 /// Where a message came from: a topic or a file, its partition (0 for files), its offset
@@ -36,7 +36,13 @@ pub struct EventsBuffer {
 }
 
 impl EventsBuffer {
-    pub fn push(&mut self, day: Day, e: &Event<'_>, origin: Origin<'_>, default_currency: &str, now: i64) {
+    /// Writes `e`'s record (its row of the events table) into the epoch's arena and
+    /// returns its address and the event's content hash. The record's second part is the
+    /// event's content ([`Event::write_content`]), so hashing it here gives the digest
+    /// dedup needs without building the fields a second time. A record becomes a row only
+    /// once [`EventsBuffer::push`]ed (a duplicate's or a conflict's stays in the arena
+    /// unused until the epoch ends).
+    pub fn record(&mut self, e: &Event<'_>, origin: Origin<'_>, now: i64) -> (u64, u64) {
         // Sources (topics, files) of this epoch; consecutive events mostly share one.
         let source = match self.sources.iter().rposition(|s| s == origin.source) {
             Some(i) => i,
@@ -45,7 +51,13 @@ impl EventsBuffer {
                 self.sources.len() - 1
             }
         };
-        let address = self.arena.push_with(|b| encode(b, e, origin, source, default_currency, now));
+        let mut content = 0;
+        let address = self.arena.push_with(|b| content = encode(b, e, origin, source, now));
+        (address, content)
+    }
+
+    /// Adds the record at `address` to the rows of business day `day`.
+    pub fn push(&mut self, day: Day, address: u64) {
         if self.days.get(self.last_day).is_none_or(|(d, _)| *d != day) {
             let days = &mut self.days;
             self.last_day = *self.day_index.entry(day).or_insert_with(|| {
@@ -66,9 +78,10 @@ impl EventsBuffer {
         days
     }
 
-    /// The epoch's records, for [`super::events_file::write`].
-    pub fn records(&self) -> Records<'_> {
-        Records { arena: &self.arena, sources: &self.sources }
+    /// The epoch's records, for [`super::events_file::write`]; an event without a
+    /// `currency` has `default_currency`.
+    pub fn records<'a>(&'a self, default_currency: &'a str) -> Records<'a> {
+        Records { arena: &self.arena, sources: &self.sources, default_currency }
     }
 
     /// Forgets the records `taken` (keeping the arena's and the day lists' memory for the
@@ -123,71 +136,19 @@ impl Arena {
     }
 }
 
-const HAS_AMOUNT: u16 = 1;
-const HAS_POINTS: u16 = 1 << 1;
-const HAS_STORE: u16 = 1 << 2;
-const HAS_CHANNEL: u16 = 1 << 3;
-const HAS_ORDER: u16 = 1 << 4;
-const HAS_ATTRIBUTES: u16 = 1 << 5;
-const HAS_CATEGORY: u16 = 1 << 7;
-const HAS_BRAND: u16 = 1 << 8;
-const HAS_UNIT_PRICE: u16 = 1 << 9;
-
-/// Appends one event's record to `b`: the fixed-width fields, then length-prefixed strings,
-/// then the items.
-fn encode(b: &mut Vec<u8>, e: &Event<'_>, origin: Origin<'_>, source: usize, default_currency: &str, now: i64) {
-    // A record: flags u16, kind u8, then source u32, partition i32, five i64s, strings, items.
-    let flag = |present: bool, bit: u16| if present { bit } else { 0 };
-    let flags = flag(e.amount.is_some(), HAS_AMOUNT)
-        | flag(e.points.is_some(), HAS_POINTS)
-        | flag(e.store_id.is_some(), HAS_STORE)
-        | flag(e.channel.is_some(), HAS_CHANNEL)
-        | flag(e.order_id.is_some(), HAS_ORDER)
-        | flag(e.attributes.is_some(), HAS_ATTRIBUTES);
-    b.extend_from_slice(&flags.to_le_bytes());
+/// Appends one event's record to `b`: the fields the content leaves out (kind, source,
+/// partition, offset, ingest time, number of items), then the content; returns the
+/// content's hash ([`Event::content_hash`]).
+fn encode(b: &mut Vec<u8>, e: &Event<'_>, origin: Origin<'_>, source: usize, now: i64) -> u64 {
     b.push(e.kind as u8);
     b.extend_from_slice(&(source as u32).to_le_bytes());
     b.extend_from_slice(&origin.partition.to_le_bytes());
-    for v in [
-        e.occurred_at,
-        origin.offset,
-        now,
-        e.amount.map_or(0, |m| m.0),
-        e.points.unwrap_or(0),
-    ] {
-        b.extend_from_slice(&v.to_le_bytes());
-    }
-    let put = |b: &mut Vec<u8>, s: &str| {
-        b.extend_from_slice(&(s.len() as u32).to_le_bytes());
-        crate::append::append(b, s.as_bytes());
-    };
-    put(b, &e.event_id);
-    put(b, &e.member_id);
-    put(b, e.currency.as_deref().unwrap_or(default_currency));
-    for s in [
-        e.store_id.as_deref(),
-        e.channel.as_deref(),
-        e.order_id.as_deref(),
-        e.attributes,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        put(b, s);
-    }
+    b.extend_from_slice(&origin.offset.to_le_bytes());
+    b.extend_from_slice(&now.to_le_bytes());
     b.extend_from_slice(&(e.items.len() as u32).to_le_bytes());
-    for item in &e.items {
-        let flags = flag(item.category.is_some(), HAS_CATEGORY)
-            | flag(item.brand.is_some(), HAS_BRAND)
-            | flag(item.unit_price.is_some(), HAS_UNIT_PRICE);
-        b.extend_from_slice(&flags.to_le_bytes());
-        b.extend_from_slice(&item.qty.to_le_bytes());
-        b.extend_from_slice(&item.unit_price.map_or(0, |m| m.0).to_le_bytes());
-        put(b, &item.sku);
-        for s in [item.category.as_deref(), item.brand.as_deref()].into_iter().flatten() {
-            put(b, s);
-        }
-    }
+    let start = b.len();
+    e.write_content(b);
+    xxhash_rust::xxh3::xxh3_64(&b[start..])
 }
 
 /// Reads a record's fields in the order [`encode`] wrote them.
@@ -201,9 +162,6 @@ impl<'a> Reader<'a> {
         self.b = tail;
         head
     }
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes(self.take(2).try_into().expect("2 bytes"))
-    }
     fn u8(&mut self) -> u8 {
         self.take(1)[0]
     }
@@ -213,18 +171,38 @@ impl<'a> Reader<'a> {
     fn i64(&mut self) -> i64 {
         i64::from_le_bytes(self.take(8).try_into().expect("8 bytes"))
     }
-    fn str(&mut self) -> &'a str {
+    /// A content field: its length, then its bytes.
+    fn field(&mut self) -> &'a [u8] {
         let n = self.u32() as usize;
-        let bytes = self.take(n);
+        self.take(n)
+    }
+    /// A content number (always 8 bytes).
+    fn fixed(&mut self) -> i64 {
+        i64::from_le_bytes(self.field().try_into().expect("8 bytes"))
+    }
+    /// An optional content number: [`NO_NUMBER`] when absent (amounts, points and prices
+    /// are never negative).
+    fn number(&mut self) -> Option<i64> {
+        Some(self.fixed()).filter(|&v| v != NO_NUMBER)
+    }
+    /// A content text field.
+    fn str(&mut self) -> &'a str {
+        let bytes = self.field();
         debug_assert!(std::str::from_utf8(bytes).is_ok());
-        // SAFETY: `encode` writes every string field as a length and the bytes of a `&str`,
-        // and this reader takes the fields back in the same order (a unit test round-trips
+        // SAFETY: `Event::write_content` writes every text field as a length and the bytes
+        // of a `&str` (or an absent optional one as `ABSENT`, which `opt_str` takes), and
+        // this reader takes the fields back in the same order (a unit test round-trips
         // every field), so `bytes` is exactly one whole `&str`. Validating again cost 3% of
         // the pipeline.
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
-    fn opt_str(&mut self, flags: u16, bit: u16) -> Option<&'a str> {
-        (flags & bit != 0).then(|| self.str())
+    /// An optional content text field: [`ABSENT`] (not UTF-8, so never a value) when absent.
+    fn opt_str(&mut self) -> Option<&'a str> {
+        if self.b.get(..5) == Some(&[1, 0, 0, 0, ABSENT[0]]) {
+            self.take(5);
+            return None;
+        }
+        Some(self.str())
     }
 }
 
@@ -233,6 +211,7 @@ impl<'a> Reader<'a> {
 pub struct RecordFields<'a> {
     reader: Reader<'a>,
     sources: &'a [String],
+    default_currency: &'a str,
 }
 
 impl<'a> RecordFields<'a> {
@@ -241,26 +220,26 @@ impl<'a> RecordFields<'a> {
     pub fn visit(mut self, leaves: &mut impl Leaves<'a>) {
         let r = &mut self.reader;
         let text = |s: Option<&'a str>| s.map_or((0, Value::Null), |s| (1, Value::Str(s)));
-        let flags = r.u16();
+        let int = |v: Option<i64>| v.map_or((0, Value::Null), |v| (1, Value::Int(v)));
         let kind = crate::event::EventType::ALL[r.u8() as usize];
         let source = &self.sources[r.u32() as usize];
         let partition = r.u32() as i32;
-        let (occurred_at, offset, ingested_at, amount, points) = (r.i64(), r.i64(), r.i64(), r.i64(), r.i64());
+        let (offset, ingested_at, items) = (r.i64(), r.i64(), r.u32());
+        // The content, in the order of `Event::content_bytes`.
         leaves.leaf(0, 0, 0, Value::Str(r.str()));
+        r.field(); // the type's name; the kind above is its index
         leaves.leaf(1, 0, 0, Value::Str(kind.as_str()));
         leaves.leaf(2, 0, 0, Value::Str(r.str()));
-        leaves.leaf(8, 0, 0, Value::Str(r.str()));
-        leaves.leaf(3, 0, 0, Value::Int(occurred_at));
-        for (column, bit) in [(4, HAS_STORE), (5, HAS_CHANNEL), (6, HAS_ORDER), (15, HAS_ATTRIBUTES)] {
-            let (def, value) = text(r.opt_str(flags, bit));
+        leaves.leaf(3, 0, 0, Value::Int(r.fixed()));
+        for column in [4, 5, 6] {
+            let (def, value) = text(r.opt_str());
             leaves.leaf(column, 0, def, value);
         }
-        let int = |present: bool, v: i64| if present { (1, Value::Int(v)) } else { (0, Value::Null) };
-        let (def, value) = int(flags & HAS_AMOUNT != 0, amount);
+        let (def, value) = int(r.number());
         leaves.leaf(7, 0, def, value);
-        let (def, value) = int(flags & HAS_POINTS != 0, points);
+        leaves.leaf(8, 0, 0, Value::Str(r.opt_str().unwrap_or(self.default_currency)));
+        let (def, value) = int(r.number());
         leaves.leaf(9, 0, def, value);
-        let items = r.u32();
         if items == 0 {
             for column in ITEM_COLUMNS {
                 leaves.leaf(column, 0, 0, Value::Null);
@@ -269,17 +248,17 @@ impl<'a> RecordFields<'a> {
         // An item is defined at level 3 (items, list, item); its optional fields at 4.
         for n in 0..items {
             let rep = u32::from(n > 0);
-            let item_flags = r.u16();
-            let (qty, unit_price) = (r.i64(), r.i64());
             leaves.leaf(10, rep, 3, Value::Str(r.str()));
-            for (column, bit) in [(11, HAS_CATEGORY), (12, HAS_BRAND)] {
-                let (def, value) = text(r.opt_str(item_flags, bit));
+            for column in [11, 12] {
+                let (def, value) = text(r.opt_str());
                 leaves.leaf(column, rep, 3 + def, value);
             }
-            leaves.leaf(13, rep, 3, Value::Int(qty));
-            let (def, value) = int(item_flags & HAS_UNIT_PRICE != 0, unit_price);
+            leaves.leaf(13, rep, 3, Value::Int(r.fixed()));
+            let (def, value) = int(r.number());
             leaves.leaf(14, rep, 3 + def, value);
         }
+        let (def, value) = text(r.opt_str());
+        leaves.leaf(15, 0, def, value);
         leaves.leaf(16, 0, 0, Value::Str(source));
         leaves.leaf(17, 0, 0, Value::Int(partition.into()));
         leaves.leaf(18, 0, 0, Value::Int(offset));
@@ -304,11 +283,12 @@ const ITEM_COLUMNS: [usize; 5] = [10, 11, 12, 13, 14];
 pub struct Records<'a> {
     arena: &'a Arena,
     sources: &'a [String],
+    default_currency: &'a str,
 }
 
 impl<'a> Records<'a> {
     pub fn get(&self, address: u64) -> RecordFields<'a> {
-        RecordFields { reader: Reader { b: self.arena.get(address) }, sources: self.sources }
+        RecordFields { reader: Reader { b: self.arena.get(address) }, sources: self.sources, default_currency: self.default_currency }
     }
 }
 
@@ -333,7 +313,7 @@ mod tests {
     }
 
     fn write_and_read(buffer: &EventsBuffer, addresses: &[u64], compression: Compression) -> RecordBatch {
-        let file = events_file::write(Vec::new(), &buffer.records(), addresses, compression).unwrap();
+        let file = events_file::write(Vec::new(), &buffer.records("CNY"), addresses, compression).unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(file)).unwrap();
         assert_eq!(reader.schema(), &schema::events(), "the file's Arrow schema");
         let batches: Vec<_> = reader.with_batch_size(1 << 20).build().unwrap().collect::<Result<_, _>>().unwrap();
@@ -353,7 +333,9 @@ mod tests {
         for round in 0..2 {
             for (n, e) in events.iter().enumerate() {
                 let origin = Origin { source: if n == 1 { "file.jsonl" } else { "topic" }, partition: n as i32, offset: 10 + n as i64 };
-                buffer.push(100 + (n as Day / 2), e, origin, "CNY", 555 + round);
+                let (record, content) = buffer.record(e, origin, 555 + round);
+                assert_eq!(content, e.content_hash(), "the record's content is the event's");
+                buffer.push(100 + (n as Day / 2), record);
             }
             let days = drain(&mut buffer);
             assert_eq!(days.iter().map(|(d, b)| (*d, b.num_rows())).collect::<Vec<_>>(), [(100, 2), (101, 1)]);
@@ -397,7 +379,8 @@ mod tests {
         // Many sources in one epoch (a backfill of many files).
         let names: Vec<String> = (0..300).map(|i| format!("file-{i}.jsonl")).collect();
         for (i, name) in names.iter().enumerate() {
-            buffer.push(100, &events[2], Origin { source: name, partition: 0, offset: i as i64 }, "CNY", 0);
+            let (record, _) = buffer.record(&events[2], Origin { source: name, partition: 0, offset: i as i64 }, 0);
+            buffer.push(100, record);
         }
         let (_, batch) = drain(&mut buffer).remove(0);
         let sources = batch.column_by_name("source").unwrap().as_string::<i32>();
@@ -438,11 +421,16 @@ mod tests {
         let events: Vec<_> = texts.iter().map(|t| decode(t.as_bytes(), &limits).unwrap()).collect();
         let mut buffer = EventsBuffer::default();
         for (i, e) in events.iter().enumerate() {
-            buffer.push(100, e, Origin { source: "topic", partition: (i % 3) as i32, offset: i as i64 * 3 }, "CNY", 1_000 + (i / 1000) as i64);
+            let (record, _) = buffer.record(e, Origin { source: "topic", partition: (i % 3) as i32, offset: i as i64 * 3 }, 1_000 + (i / 1000) as i64);
+            // A record left unpushed (a duplicate's) is not a row.
+            if i % 1000 == 7 {
+                buffer.record(e, Origin { source: "topic", partition: 9, offset: -1 }, 0);
+            }
+            buffer.push(100, record);
         }
         let days = buffer.take_days();
         // The attributes column's pages: two large values end one, long before its rows do.
-        let file = events_file::write(Vec::new(), &buffer.records(), &days[0].1, Compression::Zstd).unwrap();
+        let file = events_file::write(Vec::new(), &buffer.records("CNY"), &days[0].1, Compression::Zstd).unwrap();
         let options = parquet::file::serialized_reader::ReadOptionsBuilder::new().with_page_index().build();
         let reader = parquet::file::serialized_reader::SerializedFileReader::new_with_options(bytes::Bytes::from(file), options).unwrap();
         let offsets = &parquet::file::reader::FileReader::metadata(&reader).offset_index().unwrap()[0];

@@ -374,11 +374,12 @@ mod tests {
         let mut buffer = crate::sink::EventsBuffer::default();
         for (i, text) in texts.iter().enumerate() {
             let event = crate::event::decode(text.as_bytes(), &limits).unwrap();
-            buffer.push(0, &event, crate::sink::Origin { source: "topic", partition: 0, offset: i as i64 }, "CNY", 0);
+            let (record, _) = buffer.record(&event, crate::sink::Origin { source: "topic", partition: 0, offset: i as i64 }, 0);
+            buffer.push(0, record);
         }
         let (_, addresses) = buffer.take_days().remove(0);
         let rel = "events/dt=2025-01-01/part-0000000002.parquet";
-        store.stage_events(1, rel, &buffer.records(), &addresses).unwrap();
+        store.stage_events(1, rel, &buffer.records("CNY"), &addresses).unwrap();
         check_events_file(&store.staged(1, rel), rows);
     }
 

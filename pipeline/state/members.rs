@@ -56,16 +56,24 @@ pub struct Known {
 }
 
 /// An event's hashes: of its member id (the id table's) and of its event id (the dedup
-/// memory's), computed where they are first needed for prefetching.
+/// memory's), computed where they are first needed for prefetching, and of its content
+/// (what tells a duplicate from a conflict).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Hashes {
     pub member: u64,
     pub event: u64,
+    /// [`Event::content_hash`].
+    pub content: u64,
 }
 
 impl Hashes {
     pub fn of(event: &Event<'_>) -> Self {
-        Self { member: super::interner::hash(&event.member_id), event: xxhash_rust::xxh3::xxh3_64(event.event_id.as_bytes()) }
+        Self::with_content(event, event.content_hash())
+    }
+
+    /// With the content hash already computed.
+    pub fn with_content(event: &Event<'_>, content: u64) -> Self {
+        Self { member: super::interner::hash(&event.member_id), event: xxhash_rust::xxh3::xxh3_64(event.event_id.as_bytes()), content }
     }
 }
 
@@ -251,7 +259,7 @@ impl MemberTable {
             ));
         }
         let event_hash = hashes.event;
-        let content = event.content_hash() as u32;
+        let content = hashes.content as u32;
         let newest_day = if newest == NONE { day } else { day.max((newest / MICROS_PER_DAY) as Day) };
         let forget_before = newest_day - rules.dedup_horizon_days - 2;
         // Words the event may add: its remembered id, and a purchase's window bucket and
