@@ -146,7 +146,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         }
     }
     println!(
-        "  per event: decode {:.0} ns, dedup+state {:.0} ns, row buffer {:.0} ns; checkpoint+Parquet {:.0} ns \
+        "  per event: decode+record {:.0} ns, dedup+state {:.0} ns, rollups+rows {:.0} ns; checkpoint+Parquet {:.0} ns \
          (events table {:.0} ns, state {:.0} ns, the rest {:.0} ns)",
         times.decode.as_nanos() as f64 / n,
         times.apply.as_nanos() as f64 / n,

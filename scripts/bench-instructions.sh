@@ -3,8 +3,8 @@
 # comparing two builds on a virtual machine whose wall-clock varies by ±10-20% between runs
 # and that has no hardware counters. Runs `bench` on 300K messages (30K members, two days,
 # a checkpoint every 100K) and counts only inside `Engine::process_batch` (decode, dedup,
-# state, row buffer) and `Engine::commit` (checkpoint and Parquet). Memory stalls are not
-# instructions: confirm a change with timed runs too.
+# state, rollups and row records) and `Engine::commit` (checkpoint and Parquet). Memory
+# stalls are not instructions: confirm a change with timed runs too.
 # Usage: scripts/bench-instructions.sh [BINARY]   (default: the release build; needs valgrind)
 set -euo pipefail
 cd "$(dirname "$0")/.."

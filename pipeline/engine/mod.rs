@@ -107,8 +107,11 @@ pub struct CheckpointReport {
 /// Time spent per stage, for the benchmark.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StageTimes {
+    /// Decoding, and writing each event's events-table record (its content hashed there).
     pub decode: Duration,
+    /// Prefetching the state, dedup and the state fold.
     pub apply: Duration,
+    /// The rollups, and adding the applied events' records to their days.
     pub buffer: Duration,
 }
 
