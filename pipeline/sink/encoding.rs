@@ -128,24 +128,51 @@ pub fn delta_binary_packed(out: &mut Vec<u8>, values: &[i64]) {
     }
 }
 
-/// DELTA_BYTE_ARRAY: each value's prefix shared with the previous one and the lengths of
-/// the rest (both DELTA_BINARY_PACKED), then the rest of every value.
-pub fn delta_byte_array(out: &mut Vec<u8>, values: &[&str], scratch: &mut Vec<i64>) {
-    scratch.clear();
-    let mut previous: &[u8] = &[];
-    for v in values {
-        let v = v.as_bytes();
-        scratch.push(common_prefix(previous, v) as i64);
-        previous = v;
+/// DELTA_BYTE_ARRAY, built one value at a time while the value is in cache (the events
+/// writer's values lie in records spread over the epoch's arena, evicted by the time a
+/// page is encoded): each value's prefix shared with the previous one and the length of
+/// the rest (both DELTA_BINARY_PACKED when encoded), then the rest of every value.
+#[derive(Default)]
+pub struct DeltaByteArray<'a> {
+    previous: &'a [u8],
+    prefixes: Vec<i64>,
+    suffix_lengths: Vec<i64>,
+    suffixes: Vec<u8>,
+}
+
+impl<'a> DeltaByteArray<'a> {
+    /// An empty page, in buffers a previous one used.
+    pub fn reusing((mut prefixes, mut suffix_lengths, mut suffixes): (Vec<i64>, Vec<i64>, Vec<u8>)) -> Self {
+        prefixes.clear();
+        suffix_lengths.clear();
+        suffixes.clear();
+        Self { previous: &[], prefixes, suffix_lengths, suffixes }
     }
-    delta_binary_packed(out, scratch);
-    // The prefixes become the lengths of the rest, in place.
-    for (p, v) in scratch.iter_mut().zip(values) {
-        *p = v.len() as i64 - *p;
+
+    #[inline]
+    pub fn push(&mut self, value: &'a str) {
+        let v = value.as_bytes();
+        let prefix = common_prefix(self.previous, v);
+        self.prefixes.push(prefix as i64);
+        self.suffix_lengths.push((v.len() - prefix) as i64);
+        crate::append::append(&mut self.suffixes, &v[prefix..]);
+        self.previous = v;
     }
-    delta_binary_packed(out, scratch);
-    for (&rest, v) in scratch.iter().zip(values) {
-        crate::append::append(out, &v.as_bytes()[v.len() - rest as usize..]);
+
+    /// Appends the page's encoding to `out` and empties it for the next page.
+    pub fn encode(&mut self, out: &mut Vec<u8>) {
+        delta_binary_packed(out, &self.prefixes);
+        delta_binary_packed(out, &self.suffix_lengths);
+        out.extend_from_slice(&self.suffixes);
+        self.previous = &[];
+        self.prefixes.clear();
+        self.suffix_lengths.clear();
+        self.suffixes.clear();
+    }
+
+    /// The buffers, for [`DeltaByteArray::reusing`].
+    pub fn into_buffers(self) -> (Vec<i64>, Vec<i64>, Vec<u8>) {
+        (self.prefixes, self.suffix_lengths, self.suffixes)
     }
 }
 

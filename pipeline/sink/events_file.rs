@@ -24,7 +24,7 @@ use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedW
 use parquet::schema::types::{ColumnDescPtr, SchemaDescriptor};
 
 use super::dictionary::Dictionary;
-use super::encoding::{bit_width, delta_binary_packed, delta_byte_array, plain_strings, rle_hybrid};
+use super::encoding::{bit_width, delta_binary_packed, plain_strings, rle_hybrid, DeltaByteArray};
 use super::events::{Leaves, Records};
 use super::schema;
 use super::tables::codec;
@@ -146,7 +146,7 @@ struct Buffers {
     indices: Vec<u32>,
     pages: Vec<u8>,
     scratch: Vec<u8>,
-    lengths: Vec<i64>,
+    delta: (Vec<i64>, Vec<i64>, Vec<u8>),
 }
 
 /// The file schema and writer properties (with the encoded Arrow schema), made once per
@@ -250,7 +250,8 @@ struct Column<'a> {
     /// Per page, with `statistics`.
     column_index: Option<ColumnIndexBuilder>,
     scratch: Vec<u8>,
-    lengths: Vec<i64>,
+    /// The page's values of a DELTA_BYTE_ARRAY column, encoded as they come.
+    delta: DeltaByteArray<'a>,
 }
 
 impl<'a> Column<'a> {
@@ -297,7 +298,7 @@ impl<'a> Column<'a> {
             min_max: None,
             column_index: None,
             scratch: reserved(buffers.scratch, 0),
-            lengths: reserved(buffers.lengths, 0),
+            delta: DeltaByteArray::reusing(buffers.delta),
         }
     }
 
@@ -310,7 +311,7 @@ impl<'a> Column<'a> {
             indices: self.indices,
             pages: self.pages.into_inner().unwrap_or_default(),
             scratch: self.scratch,
-            lengths: self.lengths,
+            delta: self.delta.into_buffers(),
         }
     }
 
@@ -331,6 +332,8 @@ impl<'a> Column<'a> {
             Value::Str(s) => {
                 if self.layout == Layout::Dictionary && !self.dictionary_full {
                     self.indices.push(self.dictionary.str_index(s));
+                } else if self.layout == Layout::Delta {
+                    self.delta.push(s);
                 } else {
                     self.strs.push(s);
                 }
@@ -376,7 +379,7 @@ impl<'a> Column<'a> {
             rle_hybrid(&mut buf, &self.indices, width);
             Encoding::RLE_DICTIONARY
         } else if self.layout == Layout::Delta && self.descr.physical_type() == Physical::BYTE_ARRAY {
-            delta_byte_array(&mut buf, &self.strs, &mut self.lengths);
+            self.delta.encode(&mut buf);
             Encoding::DELTA_BYTE_ARRAY
         } else if self.layout == Layout::Delta {
             delta_binary_packed(&mut buf, &self.ints);
