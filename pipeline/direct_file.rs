@@ -46,7 +46,7 @@ pub struct DirectFile {
     len: usize,
     flushed: u64,
     direct: bool,
-    /// Writes full chunks in the background, once a file has more than one.
+    /// Writes full chunks in the background, from a file's first full chunk on.
     writer: Option<Writer>,
 }
 
