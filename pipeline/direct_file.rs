@@ -241,15 +241,19 @@ impl Buffer {
         Self { bytes, keep: false }
     }
 
+    /// Where the aligned chunk starts.
+    fn start(&self) -> usize {
+        self.bytes.as_ptr().align_offset(ALIGN)
+    }
+
     fn window(&mut self) -> &mut [u8] {
-        let start = self.bytes.as_ptr().align_offset(ALIGN);
+        let start = self.start();
         &mut self.bytes[start..start + CHUNK]
     }
 
     /// The aligned chunk, read-only.
     fn bytes(&self) -> &[u8] {
-        let start = self.bytes.as_ptr().align_offset(ALIGN);
-        &self.bytes[start..start + CHUNK]
+        &self.bytes[self.start()..self.start() + CHUNK]
     }
 }
 

@@ -16,10 +16,10 @@ pub struct Origin<'a> {
     pub offset: i64,
 }
 
-/// Accepted events of the current epoch: each one encoded as a compact record in an arena
-/// that is reused from epoch to epoch (no per-day column buffers growing on the hot path,
-/// no fresh memory once the first epoch has run), indexed by `dt`. The checkpoint turns
-/// each day's records into a file of the events table.
+/// The current epoch's events: each decoded event's record in an arena that is reused
+/// from epoch to epoch (no per-day column buffers growing on the hot path, no fresh memory
+/// once the first epoch has run), and the accepted ones' addresses by `dt`. The checkpoint
+/// turns each day's records into a file of the events table.
 #[derive(Default)]
 pub struct EventsBuffer {
     arena: Arena,

@@ -270,8 +270,8 @@ struct Column<'a> {
     max_def: u32,
     /// INT32 in the file (values are kept as i64).
     int32: bool,
-    layout: Layout,
-    statistics: bool,
+    /// `SHAPES`' entry for the column.
+    shape: Shape,
     // The page being filled.
     rep: Vec<u32>,
     def: Vec<u32>,
@@ -323,8 +323,7 @@ impl<'a> Column<'a> {
             max_def: descr.max_def_level() as u32,
             int32: descr.physical_type() == Physical::INT32,
             descr,
-            layout,
-            statistics,
+            shape,
             // Sized for a page (items columns may grow past it): growing them from empty for
             // every file was 3% of the writer's instructions.
             rep: reserved(buffers.rep, page_rows),
@@ -422,15 +421,15 @@ impl<'a> Column<'a> {
                 buf[start..start + 4].copy_from_slice(&length.to_le_bytes());
             }
         }
-        let encoding = if self.layout == Layout::Dictionary && !self.dictionary_full && self.dictionary.len() > 0 {
+        let encoding = if self.shape.layout == Layout::Dictionary && !self.dictionary_full && self.dictionary.len() > 0 {
             let width = bit_width(self.dictionary.len().saturating_sub(1) as u64).max(1);
             buf.push(width);
             rle_hybrid(&mut buf, &self.indices, width);
             Encoding::RLE_DICTIONARY
-        } else if self.layout == Layout::Delta && self.descr.physical_type() == Physical::BYTE_ARRAY {
+        } else if self.shape.layout == Layout::Delta && self.descr.physical_type() == Physical::BYTE_ARRAY {
             self.delta.encode(&mut buf);
             Encoding::DELTA_BYTE_ARRAY
-        } else if self.layout == Layout::Delta {
+        } else if self.shape.layout == Layout::Delta {
             delta_binary_packed(&mut buf, &self.ints);
             Encoding::DELTA_BINARY_PACKED
         } else {
@@ -457,7 +456,7 @@ impl<'a> Column<'a> {
             first_row_index: self.rows as i64,
         });
         self.uncompressed += spec.uncompressed_size;
-        if self.statistics {
+        if self.shape.statistics {
             let index = self.column_index.get_or_insert_with(|| ColumnIndexBuilder::new(Physical::INT64));
             match self.page_min_max.take() {
                 Some((min, max)) => {
