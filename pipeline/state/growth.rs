@@ -1,9 +1,18 @@
 //! How the member rows grow: in fixed chunks, so growing never moves what they hold (a
 //! `Vec` of 10M rows grows by copying a gigabyte into fresh memory, which the kernel zeroes
 //! first; at 600K members that growth was 4% of the pipeline's time). A member's lists
-//! grow in `lists`.
+//! grow in `lists`, to whole size classes of the allocator ([`class_bytes`]).
 
 use std::ops::{Index, IndexMut};
+
+/// `bytes` rounded up to the end of the allocator's size class for that many bytes
+/// (mimalloc's, the process's allocator; under another a block is merely a little larger
+/// than asked). A block asked for 72 bytes takes an 80-byte slot whatever its capacity
+/// says: a growing list that claims those bytes reallocates later, for free.
+pub(super) fn class_bytes(bytes: usize) -> usize {
+    // SAFETY: a pure function of its argument; it neither allocates nor touches memory.
+    unsafe { libmimalloc_sys::mi_good_size(bytes) }.max(bytes)
+}
 
 /// Elements per chunk (a power of two).
 const CHUNK: usize = 1 << 14;
@@ -116,6 +125,19 @@ impl<T> IndexMut<usize> for ChunkedVec<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sizes are whole size classes: at least what was asked, at most a quarter more past
+    /// 64 bytes (four classes per doubling), and a class's own size is its class (asking
+    /// for it takes no larger slot).
+    #[test]
+    fn class_bytes_are_whole_size_classes() {
+        for bytes in 1..=(256 << 10) {
+            let class = class_bytes(bytes);
+            assert!(class >= bytes && class <= bytes + bytes / 4 + 16, "{bytes} bytes: {class}");
+            assert_eq!(class_bytes(class), class, "{bytes} bytes: {class}");
+        }
+        assert_eq!([40, 72, 136, 264].map(class_bytes), [48, 80, 160, 320]);
+    }
 
     #[test]
     fn behaves_as_a_vec_across_chunks() {

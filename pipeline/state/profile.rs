@@ -94,7 +94,9 @@ impl Profile {
         let (len, n) = (self.bytes.len(), HEADER + key.len() + value.len());
         let new_len = len - range.len() + n;
         if new_len > len {
-            self.bytes.reserve_exact(new_len - len);
+            if new_len > self.bytes.capacity() {
+                self.bytes.reserve_exact(super::growth::class_bytes(new_len) - len);
+            }
             self.bytes.resize(new_len, 0);
         }
         self.bytes.copy_within(range.end..len, range.start + n);
