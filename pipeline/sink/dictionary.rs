@@ -19,7 +19,13 @@ pub struct Dictionary<'a> {
     /// value (the topic, the partition, the currency, a burst of one event type), which is
     /// then found without hashing.
     last: Option<(Key, u32)>,
+    /// Index + 1 of the value numbered `k` by the caller ([`Dictionary::keyed_index`]); 0
+    /// until it is looked up.
+    keyed: [u32; KEYS],
 }
+
+/// Values a caller can number for [`Dictionary::keyed_index`].
+pub const KEYS: usize = 16;
 
 #[derive(Clone, Copy, PartialEq)]
 struct Key {
@@ -66,6 +72,7 @@ impl<'a> Dictionary<'a> {
         self.ints.clear();
         self.bytes = 0;
         self.last = None;
+        self.keyed = [0; KEYS];
     }
 
     /// The index of `s`, added if new.
@@ -85,6 +92,20 @@ impl<'a> Dictionary<'a> {
         }
         self.last = Some((key, index));
         index
+    }
+
+    /// The index of `s`, which the caller numbers `key` (below [`KEYS`]; one number per
+    /// text): found by its number once looked up.
+    #[inline]
+    pub fn keyed_index(&mut self, key: usize, s: &'a str) -> u32 {
+        match self.keyed[key] {
+            0 => {
+                let index = self.str_index(s);
+                self.keyed[key] = index + 1;
+                index
+            }
+            known => known - 1,
+        }
     }
 
     /// The index of `v`, added if new.
@@ -207,5 +228,25 @@ mod tests {
             assert_eq!(dictionary.int_index(v), expected, "{v} repeated");
         }
         assert_eq!(dictionary.ints.len(), reference.len());
+    }
+
+    /// Keyed lookups give the indices text lookups give, in first-appearance order across
+    /// both, and a clear forgets the keys.
+    #[test]
+    fn keyed_lookups_agree_with_text_lookups() {
+        let names = ["purchase", "refund", "a-type-name-longer-than-16", "sign_in"];
+        let mut dictionary = Dictionary::default();
+        for round in 0..2 {
+            let mut reference: HashMap<&str, u32> = HashMap::new();
+            for i in 0..200usize {
+                let key = (i * 7 + round) % names.len();
+                let next = reference.len() as u32;
+                let expected = *reference.entry(names[key]).or_insert(next);
+                let found = if i % 3 == 0 { dictionary.str_index(names[key]) } else { dictionary.keyed_index(key, names[key]) };
+                assert_eq!(found, expected, "{} (round {round}, step {i})", names[key]);
+            }
+            assert_eq!(dictionary.strs.len(), names.len());
+            dictionary.clear();
+        }
     }
 }

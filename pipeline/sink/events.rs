@@ -228,7 +228,7 @@ impl<'a> RecordFields<'a> {
         // The content, in the order of `Event::content_bytes`.
         leaves.leaf(0, 0, 0, Value::Str(r.str()));
         r.field(); // the type's name; the kind above is its index
-        leaves.leaf(1, 0, 0, Value::Str(kind.as_str()));
+        leaves.leaf(1, 0, 0, Value::Keyed(kind as usize, kind.as_str()));
         leaves.leaf(2, 0, 0, Value::Str(r.str()));
         leaves.leaf(3, 0, 0, Value::Int(r.fixed()));
         for column in [4, 5, 6] {
@@ -275,6 +275,9 @@ pub trait Leaves<'a> {
     /// through a call with the value in memory).
     fn leaf(&mut self, column: usize, rep: u32, def: u32, value: Value<'a>);
 }
+
+// The event type's column is looked up by the kind's number.
+const _: () = assert!(crate::event::EventType::ALL.len() <= super::dictionary::KEYS);
 
 /// The leaf columns of `items`: sku, category, brand, qty, unit_price.
 const ITEM_COLUMNS: [usize; 5] = [10, 11, 12, 13, 14];
@@ -436,6 +439,13 @@ mod tests {
         let offsets = &parquet::file::reader::FileReader::metadata(&reader).offset_index().unwrap()[0];
         let pages = |column: usize| offsets[column].page_locations().len();
         assert!(pages(15) > 2 * pages(0), "attributes: {} pages, event_id: {}", pages(15), pages(0));
+        // Chunks of both codecs (a page of a column whose every value is the default
+        // currency is a few bytes, which zstd makes larger; the ids compress), which the
+        // reads below decode.
+        let metadata = parquet::file::reader::FileReader::metadata(&reader);
+        let codec = |column: usize| metadata.row_group(0).column(column).compression();
+        assert_eq!(codec(8), parquet::basic::Compression::UNCOMPRESSED);
+        assert!(matches!(codec(0), parquet::basic::Compression::ZSTD(_)));
         for compression in [Compression::Zstd, Compression::Snappy] {
             let batch = write_and_read(&buffer, &days[0].1, compression);
             assert_eq!(batch.num_rows(), rows);

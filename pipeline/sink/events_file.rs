@@ -180,6 +180,10 @@ impl Format {
 pub enum Value<'a> {
     Null,
     Str(&'a str),
+    /// A text that is one of at most [`KEYS`](super::dictionary::KEYS) the caller numbers
+    /// (the event type by its kind): a dictionary finds it by its number instead of
+    /// hashing it.
+    Keyed(usize, &'a str),
     Int(i64),
 }
 
@@ -294,6 +298,8 @@ struct Column<'a> {
     min_max: Option<(i64, i64)>,
     /// Per page, with `statistics`.
     column_index: Option<ColumnIndexBuilder>,
+    /// Whether the chunk's pages are compressed: decided by its first page ([`Packing`]).
+    packing: Packing,
     scratch: Vec<u8>,
     /// The page's values of a DELTA_BYTE_ARRAY column, encoded as they come.
     delta: DeltaByteArray<'a>,
@@ -344,6 +350,7 @@ impl<'a> Column<'a> {
             page_min_max: None,
             min_max: None,
             column_index: None,
+            packing: Packing::Undecided,
             scratch: reserved(buffers.scratch, 0),
             delta: DeltaByteArray::reusing(buffers.delta),
         }
@@ -377,9 +384,12 @@ impl<'a> Column<'a> {
         }
         match value {
             Value::Null => 0,
-            Value::Str(s) => {
+            Value::Str(s) | Value::Keyed(_, s) => {
                 if shape.layout == Layout::Dictionary && !self.dictionary_full {
-                    self.indices.push(self.dictionary.str_index(s));
+                    self.indices.push(match value {
+                        Value::Keyed(key, _) => self.dictionary.keyed_index(key, s),
+                        _ => self.dictionary.str_index(s),
+                    });
                 } else if shape.layout == Layout::Delta {
                     self.delta.push(s);
                 } else {
@@ -440,9 +450,8 @@ impl<'a> Column<'a> {
         if !self.encodings.contains(&encoding) {
             self.encodings.push(encoding);
         }
-        let compressed = compressor.compress(&buf)?;
         let page = Page::DataPage {
-            buf: Bytes::from(compressed),
+            buf: self.packing.pack(compressor, &buf)?,
             num_values: entries as u32,
             encoding,
             def_level_encoding: Encoding::RLE,
@@ -495,9 +504,8 @@ impl<'a> Column<'a> {
             let mut buf = Vec::new();
             plain_strings(&mut buf, self.dictionary.strs.iter().copied());
             plain_ints(&mut buf, &self.dictionary.ints, self.int32);
-            let compressed = compressor.compress(&buf)?;
             let page = Page::DictionaryPage {
-                buf: Bytes::from(compressed),
+                buf: self.packing.pack(compressor, &buf)?,
                 num_values: self.dictionary.len() as u32,
                 encoding: Encoding::PLAIN,
                 is_sorted: false,
@@ -525,7 +533,10 @@ impl<'a> Column<'a> {
         self.pages = TrackedWrite::new(pages);
         let chunk = Bytes::from(out);
         let mut metadata = ColumnChunkMetaData::builder(self.descr.clone())
-            .set_compression(codec(compressor.compression()))
+            .set_compression(match self.packing {
+                Packing::Plain => parquet::basic::Compression::UNCOMPRESSED,
+                _ => codec(compressor.compression()),
+            })
             .set_encodings(self.encodings.clone())
             .set_total_compressed_size(bytes as i64)
             .set_total_uncompressed_size(self.uncompressed as i64)
@@ -550,7 +561,37 @@ impl<'a> Column<'a> {
         self.dictionary_full = false;
         self.encodings.truncate(1);
         (self.rows, self.num_values, self.uncompressed, self.min_max) = (0, 0, 0, None);
+        self.packing = Packing::Undecided;
         Ok((chunk, close))
+    }
+}
+
+/// Whether a column chunk's pages are compressed (the codec is the chunk's, not the page's).
+/// Its first page decides: when compressing it saves less than a twentieth, the chunk is
+/// stored uncompressed — the bit-packed deltas of `occurred_at` (zstd's output was as
+/// large as its input) and the near-empty pages of columns most events leave out (larger
+/// compressed, each page paying for a compression context's reset).
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Packing {
+    Undecided,
+    Compressed,
+    Plain,
+}
+
+impl Packing {
+    /// The bytes of a page whose contents are `page`, deciding for the chunk at its first.
+    fn pack(&mut self, compressor: &mut Compressor, page: &[u8]) -> Result<Bytes> {
+        if *self == Packing::Plain {
+            return Ok(Bytes::copy_from_slice(page));
+        }
+        let compressed = compressor.compress(page)?;
+        if *self == Packing::Undecided {
+            *self = if compressed.len() * 20 > page.len() * 19 { Packing::Plain } else { Packing::Compressed };
+            if *self == Packing::Plain {
+                return Ok(Bytes::copy_from_slice(page));
+            }
+        }
+        Ok(Bytes::from(compressed))
     }
 }
 
@@ -561,5 +602,38 @@ fn plain_ints(out: &mut Vec<u8>, values: &[i64], int32: bool) {
         } else {
             out.extend_from_slice(&v.to_le_bytes());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chunk's first page decides: bytes zstd cannot shrink stay as they are, for every
+    /// page of the chunk; compressible ones are compressed and read back; the next chunk
+    /// decides again.
+    #[test]
+    fn a_chunk_whose_first_page_does_not_compress_is_stored_plain() {
+        let mut compressor = Compressor::new(Compression::Zstd).unwrap();
+        let mut x = 7u64;
+        let random: Vec<u8> = (0..20_000)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (x >> 56) as u8
+            })
+            .collect();
+        let repetitive: Vec<u8> = (0..20_000u32).map(|i| (i % 7) as u8).collect();
+        let mut packing = Packing::Undecided;
+        assert_eq!(packing.pack(&mut compressor, &random).unwrap(), &random[..]);
+        assert_eq!(packing, Packing::Plain);
+        assert_eq!(packing.pack(&mut compressor, &repetitive).unwrap(), &repetitive[..]);
+        let mut packing = Packing::Undecided;
+        let packed = packing.pack(&mut compressor, &repetitive).unwrap();
+        assert_eq!(packing, Packing::Compressed);
+        assert!(packed.len() < repetitive.len() / 20);
+        assert_eq!(zstd::bulk::decompress(&packed, repetitive.len()).unwrap(), repetitive);
+        let packed = packing.pack(&mut compressor, &random).unwrap();
+        assert_ne!(packed, &random[..]);
+        assert_eq!(zstd::bulk::decompress(&packed, random.len()).unwrap(), random);
     }
 }
