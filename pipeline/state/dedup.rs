@@ -77,7 +77,7 @@ fn insert_new(table: &mut FlatTable<Seen>, entry: Seen) {
     table.find_or_insert(entry.id_hash, |_| false, || entry, |s| s.id_hash);
 }
 
-/// The dedup memory of a member, kept with its other lists: the small form is the middle
+/// The dedup memory of a member, kept with its other lists: the small form is the last
 /// list of the block, the large form a table beside it.
 impl Lists {
     /// Rebuilds the lists of a restored member from checkpointed entries.

@@ -4,9 +4,11 @@
 //! Three `Vec`s were three allocations: an event that touched them read three scattered
 //! cache lines, a snapshot of 10M members missed the cache three times per member, and each
 //! list grew (and was copied) on its own. Here the lists sit back to back in one block of
-//! 8-byte words, `[window | seen | store days]`, which grows by half when full; an insert
-//! shifts the lists after it (a few hundred bytes at most for all but the heaviest
-//! members, whose remembered ids move to a hash table).
+//! 8-byte words, `[window | store days | seen]`, which grows by half when full. Nearly every
+//! event remembers its id, which is then appended at the block's end; a new day's bucket or
+//! store day shifts the lists after it (a few hundred bytes at most for all but the
+//! heaviest members, whose remembered ids move to a hash table). With the ids in the middle
+//! every event shifted the store days after them.
 
 use super::dedup::{Large, Seen};
 use super::growth::class_bytes;
@@ -15,11 +17,11 @@ use super::members::{DayBucket, StoreDay};
 /// The lists of one member.
 #[derive(Debug, Clone, Default)]
 pub struct Lists {
-    /// `window` buckets (2 words each), then `seen` entries (2 words each), then store
-    /// days (1 word each) up to the end.
+    /// `window` buckets (2 words each), then `stores` store days (1 word each), then the
+    /// remembered ids (2 words each) up to the end.
     words: Vec<u64>,
     window: u32,
-    seen: u32,
+    stores: u32,
     /// The remembered ids of a heavy member, instead of `seen` entries.
     pub(super) large: Option<Box<Large>>,
 }
@@ -68,45 +70,46 @@ impl Lists {
     /// The lists of a restored member.
     pub fn from_parts(window: &[DayBucket], seen: &[Seen], store_days: &[StoreDay]) -> Self {
         let mut lists = Self::default();
-        let words = window.len() * 2 + seen.len() * 2 + store_days.len();
+        let words = window.len() * 2 + store_days.len() + seen.len() * 2;
         lists.words.reserve_exact(words);
         lists.words.resize(words, 0);
-        (lists.window, lists.seen) = (window.len() as u32, seen.len() as u32);
+        (lists.window, lists.stores) = (window.len() as u32, store_days.len() as u32);
         lists.window_mut().copy_from_slice(window);
-        view_mut::<Seen>(&mut lists.words[window.len() * 2..][..seen.len() * 2]).copy_from_slice(seen);
         lists.store_days_mut().copy_from_slice(store_days);
+        let start = lists.seen_start();
+        view_mut::<Seen>(&mut lists.words[start..]).copy_from_slice(seen);
         lists
     }
 
-    fn seen_start(&self) -> usize {
+    fn store_start(&self) -> usize {
         self.window as usize * 2
     }
 
-    fn store_start(&self) -> usize {
-        self.seen_start() + self.seen as usize * 2
+    fn seen_start(&self) -> usize {
+        self.store_start() + self.stores as usize
     }
 
     pub fn window(&self) -> &[DayBucket] {
-        view(&self.words[..self.seen_start()])
+        view(&self.words[..self.store_start()])
     }
 
     pub fn window_mut(&mut self) -> &mut [DayBucket] {
-        let end = self.seen_start();
+        let end = self.store_start();
         view_mut(&mut self.words[..end])
     }
 
     /// The remembered ids in the small form (empty once they moved to `large`).
     pub fn seen(&self) -> &[Seen] {
-        view(&self.words[self.seen_start()..self.store_start()])
+        view(&self.words[self.seen_start()..])
     }
 
     pub fn store_days(&self) -> &[StoreDay] {
-        view(&self.words[self.store_start()..])
+        view(&self.words[self.store_start()..self.seen_start()])
     }
 
     fn store_days_mut(&mut self) -> &mut [StoreDay] {
-        let start = self.store_start();
-        view_mut(&mut self.words[start..])
+        let (start, end) = (self.store_start(), self.seen_start());
+        view_mut(&mut self.words[start..end])
     }
 
     /// Makes room for `n` more words. When full, the block grows by half its capacity (or
@@ -141,36 +144,37 @@ impl Lists {
     pub fn insert_store_day(&mut self, k: usize, day: StoreDay) {
         let at = self.store_start() + k;
         self.open(at, 1);
+        self.stores += 1;
         self.store_days_mut()[k] = day;
     }
 
+    /// Appends a remembered id at the block's end.
     pub(super) fn push_seen(&mut self, entry: Seen) {
-        let at = self.store_start();
-        self.open(at, 2);
-        self.seen += 1;
-        let (start, end) = (self.seen_start(), self.store_start());
-        view_mut::<Seen>(&mut self.words[start..end])[self.seen as usize - 1] = entry;
+        let len = self.words.len();
+        self.reserve(2);
+        self.words.resize(len + 2, 0);
+        view_mut::<Seen>(&mut self.words[len..])[0] = entry;
     }
 
     /// Keeps the window buckets for which `keep` holds.
     pub fn retain_window(&mut self, keep: impl Fn(&DayBucket) -> bool) {
         let kept = compact(self.window_mut(), keep);
-        self.close(kept * 2..self.seen_start());
+        self.close(kept * 2..self.store_start());
         self.window = kept as u32;
     }
 
     /// Keeps the store days for which `keep` holds.
     pub fn retain_store_days(&mut self, keep: impl Fn(&StoreDay) -> bool) {
         let kept = compact(self.store_days_mut(), keep);
-        self.words.truncate(self.store_start() + kept);
+        self.close(self.store_start() + kept..self.seen_start());
+        self.stores = kept as u32;
     }
 
     /// Keeps the small-form remembered ids for which `keep` holds.
     pub(super) fn retain_seen(&mut self, keep: impl Fn(&Seen) -> bool) {
-        let (start, end) = (self.seen_start(), self.store_start());
-        let kept = compact(view_mut::<Seen>(&mut self.words[start..end]), keep);
-        self.close(start + kept * 2..end);
-        self.seen = kept as u32;
+        let start = self.seen_start();
+        let kept = compact(view_mut::<Seen>(&mut self.words[start..]), keep);
+        self.words.truncate(start + kept * 2);
     }
 
     /// Removes and returns the small-form remembered ids.
@@ -184,18 +188,18 @@ impl Lists {
     /// ids, separately (the unused capacity shared in proportion).
     pub fn heap_bytes(&self) -> (usize, usize) {
         let (used, capacity) = (self.words.len() * 8, self.words.capacity() * 8);
-        let seen = self.seen as usize * 16;
+        let seen = (self.words.len() - self.seen_start()) * 8;
         let seen = if used == 0 { 0 } else { seen + (capacity - used) * seen / used };
         (capacity - seen, seen)
     }
 
-    /// Prefetches what an event reads: the remembered ids on (a lookup scans them; at most
-    /// 32 entries), and for a purchase or refund (`window`) from the window's four newest
+    /// Prefetches what an event reads: the remembered ids (a lookup scans them; at most 32
+    /// entries), and for a purchase or refund (`window`) from the window's four newest
     /// buckets on, through the store days; for a heavy member the header of its id table
     /// (the table's own slots depend on it).
     #[inline]
     pub fn prefetch(&self, window: bool) {
-        let (from, bytes) = if window { (self.seen_start().saturating_sub(8), 640) } else { (self.seen_start(), 512) };
+        let (from, bytes) = if window { (self.store_start().saturating_sub(8), 640) } else { (self.seen_start(), 512) };
         super::flat::prefetch_slice(&self.words[from..], bytes);
         if let Some(large) = &self.large {
             super::flat::prefetch(&**large);
