@@ -149,7 +149,9 @@ impl<'a> DeltaByteArray<'a> {
         Self { previous: &[], prefixes, suffix_lengths, suffixes }
     }
 
-    #[inline]
+    /// Inlined into the events writer's visitor: as a call, its register saves and
+    /// restores were a fifth of its instructions.
+    #[inline(always)]
     pub fn push(&mut self, value: &'a str) {
         let v = value.as_bytes();
         let prefix = common_prefix(self.previous, v);
@@ -177,6 +179,7 @@ impl<'a> DeltaByteArray<'a> {
 }
 
 /// The length of the prefix `a` and `b` share, compared eight bytes at a time.
+#[inline(always)]
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
     let mut i = 0;

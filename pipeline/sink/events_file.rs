@@ -582,17 +582,15 @@ enum Packing {
 impl Packing {
     /// The bytes of a page whose contents are `page`, deciding for the chunk at its first.
     fn pack(&mut self, compressor: &mut Compressor, page: &[u8]) -> Result<Bytes> {
-        if *self == Packing::Plain {
-            return Ok(Bytes::copy_from_slice(page));
-        }
-        let compressed = compressor.compress(page)?;
-        if *self == Packing::Undecided {
-            *self = if compressed.len() * 100 > page.len() * 99 { Packing::Plain } else { Packing::Compressed };
-            if *self == Packing::Plain {
-                return Ok(Bytes::copy_from_slice(page));
+        if *self != Packing::Plain {
+            let compressed = compressor.compress(page)?;
+            if *self == Packing::Compressed || compressed.len() * 100 <= page.len() * 99 {
+                *self = Packing::Compressed;
+                return Ok(Bytes::from(compressed));
             }
+            *self = Packing::Plain;
         }
-        Ok(Bytes::from(compressed))
+        Ok(Bytes::copy_from_slice(page))
     }
 }
 
