@@ -262,6 +262,13 @@ impl MemberTable {
         let content = hashes.content as u32;
         let newest_day = if newest == NONE { day } else { day.max((newest / MICROS_PER_DAY) as Day) };
         let forget_before = newest_day - rules.dedup_horizon_days - 2;
+        // A new member's block: sized for this event's inserts (its id, and a purchase's
+        // window bucket and store day, a refund's bucket).
+        self.rows[i].lists.reserve_first(match event.kind {
+            EventType::Purchase => 5,
+            EventType::Refund => 4,
+            _ => 2,
+        });
         match self.rows[i].lists.check_and_insert(event_hash, content, day, forget_before) {
             Verdict::Duplicate => return Applied::Duplicate,
             Verdict::Conflict => {
