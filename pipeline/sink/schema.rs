@@ -60,6 +60,10 @@ pub fn dictionary_free_columns(table: &str) -> &'static [&'static str] {
         ],
         "members" => &["member_id", "attributes", "signed_up_at", "first_purchase_at", "last_purchase_at", "monetary"],
         "member_store" => &["member_id", "purchase_amount", "refund_amount"],
+        // A dead letter's raw message is as unique as its offset, and can be megabytes
+        // (an oversized message is kept whole): a dictionary hashed and copied every one
+        // before falling back.
+        "dead_letters" => &["offset", "key", "payload", "event_id", "member_id", "ingested_at"],
         _ => &[],
     }
 }
@@ -99,6 +103,9 @@ pub fn delta_encoded_columns(table: &str) -> &'static [(&'static str, Encoding)]
 pub fn statistics_columns(table: &str) -> Option<&'static [&'static str]> {
     match table {
         "events" => Some(&["occurred_at"]),
+        // Not on the raw messages: their minimum and maximum were compared (and copied)
+        // in full, megabytes per oversized message.
+        "dead_letters" => Some(&["partition", "offset", "ingested_at"]),
         _ => None,
     }
 }

@@ -323,6 +323,15 @@ mod tests {
         let member_store = store.properties("member_store/member_store.parquet");
         assert!(!member_store.dictionary_enabled(&path("purchase_amount")));
         assert!(member_store.dictionary_enabled(&path("store_id")));
+        // A dead letter's raw message: no dictionary, no statistics; its position keeps both.
+        let dead_letters = store.properties("dead_letters/part-0000000001.parquet");
+        for column in ["payload", "key", "offset"] {
+            assert!(!dead_letters.dictionary_enabled(&path(column)), "dead_letters.{column} has a dictionary");
+        }
+        assert!(dead_letters.dictionary_enabled(&path("reason_kind")));
+        for (column, statistics) in [("payload", EnabledStatistics::None), ("reason", EnabledStatistics::None), ("offset", EnabledStatistics::Page)] {
+            assert_eq!(dead_letters.statistics_enabled(&path(column)), statistics, "dead_letters.{column}");
+        }
         // Other tables keep the writer's defaults.
         assert!(store.properties("store_day/part-0000000001.parquet").dictionary_enabled(&path("store_id")));
     }
