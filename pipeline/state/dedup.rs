@@ -113,7 +113,11 @@ impl Lists {
                 return verdict(found, content);
             }
             if large.table.len() >= large.prune_at {
-                large.table = table_of(large.table.iter().filter(|s| s.day >= forget_before).copied().collect());
+                // Rebuilt only when something left the horizon: a table of the same ids
+                // was a fresh allocation and every id hashed again, for nothing.
+                if large.table.iter().any(|s| s.day < forget_before) {
+                    large.table = table_of(large.table.iter().filter(|s| s.day >= forget_before).copied().collect());
+                }
                 large.prune_at = (large.table.len() * 2).max(SMALL * 2);
             }
             insert_new(&mut large.table, entry);
@@ -179,6 +183,42 @@ mod tests {
         assert_eq!(seen.check_and_insert(1050, 0, 550, 450), Verdict::Duplicate);
         let restored = Lists::restore(&[], seen.seen_iter().copied().collect(), &[]);
         assert_eq!(restored.seen_sorted(), seen.seen_sorted());
+    }
+
+    /// At a prune point with every id inside the horizon the table is kept as it is (not
+    /// rebuilt in a new allocation); with ids outside it, those go.
+    #[test]
+    fn a_prune_point_rebuilds_the_table_only_to_forget() {
+        let mut seen = Lists::default();
+        let mut id = 0u64;
+        let mut add = |seen: &mut Lists, day: i32, forget_before: i32| {
+            id += 1;
+            assert_eq!(seen.check_and_insert(id.wrapping_mul(0x9E37_79B9_7F4A_7C15), 0, day, forget_before), Verdict::New);
+        };
+        while seen.large.is_none() {
+            add(&mut seen, 10, 0);
+        }
+        let at = |seen: &Lists| {
+            let large = seen.large.as_ref().unwrap();
+            (large.prune_at, large.table.len(), large.table.capacity(), large.table.iter().next().unwrap() as *const Seen)
+        };
+        while at(&seen).1 < at(&seen).0 {
+            add(&mut seen, 10, 0);
+        }
+        let (prune_at, len, capacity, first) = at(&seen);
+        add(&mut seen, 11, 0);
+        let after = at(&seen);
+        assert!(after.2 == capacity, "the insert itself grew the table: pick another size");
+        assert_eq!((after.1, after.3), (len + 1, first), "nothing to forget: the same table");
+        assert_eq!(after.0, (len * 2).max(SMALL * 2), "the next prune point");
+        // Day 10 leaves the horizon: at the next prune point only day 11's ids stay.
+        while at(&seen).1 < at(&seen).0 {
+            add(&mut seen, 12, 11);
+        }
+        let before = at(&seen).1;
+        add(&mut seen, 12, 11);
+        assert_eq!(seen.seen_len(), before + 1 - len, "day 10's {len} ids forgotten");
+        assert!(seen.seen_iter().all(|s| s.day >= 11) && prune_at > 0);
     }
 
     /// One heavy member's ids against a map of first sightings: an id seen inside the
