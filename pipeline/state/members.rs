@@ -364,6 +364,7 @@ impl MemberTable {
         let profile = self.rows[i].profile.get_or_insert_with(Default::default);
         let mut pairs = [("", ""); crate::event::PLAIN_MAX];
         if let Some(n) = crate::event::plain_object(attributes, &mut pairs) {
+            profile.reserve_first(pairs[..n].iter().copied());
             for (key, value) in &pairs[..n] {
                 profile.merge(key, value, t);
             }

@@ -109,6 +109,17 @@ impl Profile {
         entry[HEADER + key.len()..].copy_from_slice(value.as_bytes());
     }
 
+    /// Makes room for entries of these keys and values, when it has none yet: a sign-up's
+    /// attributes take one allocation, not one growth per attribute.
+    pub fn reserve_first<'k>(&mut self, pairs: impl Iterator<Item = (&'k str, &'k str)>) {
+        if self.bytes.is_empty() {
+            let n: usize = pairs.map(|(k, v)| HEADER + k.len() + v.len()).sum();
+            if n > 0 {
+                self.bytes.reserve_exact(super::growth::class_bytes(n));
+            }
+        }
+    }
+
     /// Prefetches its entries (the first KB).
     #[inline]
     pub fn prefetch(&self) {
@@ -126,6 +137,23 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+
+    /// A sign-up's attributes fit in what `reserve_first` took: the buffer never moves.
+    #[test]
+    fn reserve_first_holds_every_first_attribute() {
+        let pairs = [("city", "\"Hangzhou\""), ("birthday", "\"1990-05-17\""), ("gender", "\"f\"")];
+        let mut profile = Profile::default();
+        profile.reserve_first(pairs.iter().copied());
+        let block = profile.bytes.as_ptr();
+        for (key, value) in pairs {
+            profile.merge(key, value, 7);
+        }
+        assert_eq!((profile.bytes.as_ptr(), profile.len()), (block, 3));
+        assert_eq!(profile.bytes.capacity(), crate::state::growth::class_bytes(profile.bytes.len()));
+        // A profile that has entries is left to grow as merges need.
+        profile.reserve_first([("x", "1")].into_iter());
+        assert_eq!(profile.bytes.as_ptr(), block);
+    }
 
     /// Against a map of key -> (time, value) with the same rule, for keys arriving in any
     /// order, repeated, at equal and earlier times.
