@@ -340,11 +340,11 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
         }
     }
     let profiles: Vec<(usize, &Profile)> =
-        m.rows.iter().enumerate().filter_map(|(i, r)| r.profile.as_deref().map(|p| (i, p))).collect();
+        m.rows.iter().enumerate().filter_map(|(i, r)| r.profile.as_ref().map(|p| (i, p))).collect();
     e.u64(profiles.len() as u64)?;
     for (k, &(i, p)) in profiles.iter().enumerate() {
-        // The struct of the profile two steps ahead, the entries of the one a step ahead
-        // (its struct prefetched the step before).
+        // The row's pointer to the profile two steps ahead, the block of the one a step
+        // ahead (its pointer prefetched the step before).
         if let Some(&(_, far)) = profiles.get(k + 2 * AHEAD) {
             super::flat::prefetch(far);
         }
@@ -489,7 +489,7 @@ fn decode_members(d: &mut Decoder<'_>) -> Result<MemberTable, Corrupt> {
         if i >= n {
             return Err(Corrupt(format!("profile of member #{i} beyond {n} members")));
         }
-        m.rows[i].profile = Some(Box::new(decode_profile(d)?));
+        m.rows[i].profile = Some(decode_profile(d)?);
     }
     Ok(m)
 }

@@ -43,18 +43,15 @@ pub(super) fn encode<W: io::Write>(c: &Checkpoint, reclassified: bool, e: &mut E
     e.u64(rows.len() as u64)?;
     for (k, &i) in rows.iter().enumerate() {
         // Each step further on is a load that the next one's address depends on: the row,
-        // then its lists block and profile struct, then the profile's entries.
+        // then its lists block, then its profile's block (the row's pointer to it loaded).
         let ahead = |n: usize| rows.get(k + n * AHEAD).map(|&i| &m.rows[i as usize]);
         if let Some(row) = ahead(3) {
             prefetch(row);
         }
         if let Some(row) = ahead(2) {
             row.lists.prefetch_all();
-            if let Some(p) = row.profile.as_deref() {
-                prefetch(p);
-            }
         }
-        if let Some(p) = ahead(1).and_then(|row| row.profile.as_deref()) {
+        if let Some(p) = ahead(1).and_then(|row| row.profile.as_ref()) {
             p.prefetch();
         }
         let row = &m.rows[i as usize];
@@ -193,7 +190,7 @@ pub(super) fn apply(c: &mut Checkpoint, file: &[u8]) -> Result<(), Corrupt> {
         };
         decode_lists(&mut d, &mut row)?;
         if d.u64()? == 1 {
-            row.profile = Some(Box::new(decode_profile(&mut d)?));
+            row.profile = Some(decode_profile(&mut d)?);
         }
         m.rows[i] = row;
     }

@@ -29,7 +29,7 @@ pub fn prefetch_slice<T>(values: &[T], max_bytes: usize) {
 
 /// Every cache line of `len` bytes from `start` (the first may begin before it).
 #[inline]
-fn prefetch_bytes(start: *const u8, len: usize) {
+pub(super) fn prefetch_bytes(start: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};

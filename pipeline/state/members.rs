@@ -112,7 +112,7 @@ pub struct Member {
     pub last_store: u32,
     /// Window buckets, remembered event ids and store days, in one allocation.
     pub lists: Lists,
-    pub profile: Option<Box<Profile>>,
+    pub profile: Option<Profile>,
 }
 
 const _: () = assert!(std::mem::size_of::<Member>() == 96, "a row is 96 bytes of every member's base state");
@@ -361,15 +361,16 @@ impl MemberTable {
     }
 
     fn merge_profile(&mut self, i: usize, attributes: &str, t: i64) {
-        let profile = self.rows[i].profile.get_or_insert_with(Default::default);
+        let row = &mut self.rows[i];
         let mut pairs = [("", ""); crate::event::PLAIN_MAX];
         if let Some(n) = crate::event::plain_object(attributes, &mut pairs) {
-            profile.reserve_first(pairs[..n].iter().copied());
+            let profile = row.profile.get_or_insert_with(|| Profile::with_room_for(pairs[..n].iter().copied()));
             for (key, value) in &pairs[..n] {
                 profile.merge(key, value, t);
             }
             return;
         }
+        let profile = row.profile.get_or_insert_with(Default::default);
         // The decoder checked that `attributes` is an object.
         let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(attributes)
         else {
@@ -482,7 +483,7 @@ impl MemberTable {
         for row in self.rows.iter() {
             let (lists, seen) = row.lists.heap_bytes();
             base += lists;
-            base += row.profile.as_ref().map_or(0, |p| std::mem::size_of::<Profile>() + p.heap_bytes());
+            base += row.profile.as_ref().map_or(0, Profile::heap_bytes);
             dedup += seen + row.lists.large_heap_bytes();
         }
         (base + self.ids.heap_bytes() + self.stores.heap_bytes(), dedup)

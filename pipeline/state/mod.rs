@@ -12,6 +12,7 @@ pub mod interner;
 mod lists;
 pub mod members;
 mod profile;
+mod thin;
 pub mod rollups;
 pub mod scoring;
 

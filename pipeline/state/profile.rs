@@ -10,9 +10,22 @@
 /// Bytes before an entry's key: its time (i64), its key's and its value's lengths (u32 each).
 const HEADER: usize = 16;
 
-#[derive(Debug, Clone, Default, PartialEq)]
+use super::thin::{self, ThinBytes};
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
-    bytes: Vec<u8>,
+    bytes: ThinBytes,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self { bytes: ThinBytes::with_capacity(0) }
+    }
+}
+
+/// Capacity for `bytes` of entries that makes the block a whole allocator size class.
+fn class_capacity(bytes: usize) -> usize {
+    super::growth::class_bytes(thin::HEADER + bytes) - thin::HEADER
 }
 
 /// One attribute and where its entry lies in the buffer.
@@ -26,7 +39,7 @@ struct Entry<'a> {
 
 impl Profile {
     fn entries(&self) -> impl Iterator<Item = Entry<'_>> {
-        let b = &self.bytes;
+        let b = self.bytes.as_slice();
         let mut start = 0;
         std::iter::from_fn(move || {
             if start == b.len() {
@@ -93,42 +106,37 @@ impl Profile {
         let range = replace.unwrap_or(insert_at..insert_at);
         let (len, n) = (self.bytes.len(), HEADER + key.len() + value.len());
         let new_len = len - range.len() + n;
-        if new_len > len {
-            if new_len > self.bytes.capacity() {
-                self.bytes.reserve_exact(super::growth::class_bytes(new_len) - len);
-            }
-            self.bytes.resize(new_len, 0);
+        if new_len > self.bytes.capacity() {
+            self.bytes.grow_to(class_capacity(new_len));
         }
-        self.bytes.copy_within(range.end..len, range.start + n);
-        self.bytes.truncate(new_len);
-        let entry = &mut self.bytes[range.start..range.start + n];
+        let buf = self.bytes.spare_mut();
+        buf.copy_within(range.end..len, range.start + n);
+        let entry = &mut buf[range.start..range.start + n];
         entry[..8].copy_from_slice(&at.to_le_bytes());
         entry[8..12].copy_from_slice(&(key.len() as u32).to_le_bytes());
         entry[12..16].copy_from_slice(&(value.len() as u32).to_le_bytes());
         entry[HEADER..HEADER + key.len()].copy_from_slice(key.as_bytes());
         entry[HEADER + key.len()..].copy_from_slice(value.as_bytes());
+        self.bytes.set_len(new_len);
     }
 
-    /// Makes room for entries of these keys and values, when it has none yet: a sign-up's
+    /// An empty profile with room for entries of these keys and values: a sign-up's
     /// attributes take one allocation, not one growth per attribute.
-    pub fn reserve_first<'k>(&mut self, pairs: impl Iterator<Item = (&'k str, &'k str)>) {
-        if self.bytes.is_empty() {
-            let n: usize = pairs.map(|(k, v)| HEADER + k.len() + v.len()).sum();
-            if n > 0 {
-                self.bytes.reserve_exact(super::growth::class_bytes(n));
-            }
-        }
+    pub fn with_room_for<'k>(pairs: impl Iterator<Item = (&'k str, &'k str)>) -> Self {
+        let n: usize = pairs.map(|(k, v)| HEADER + k.len() + v.len()).sum();
+        Self { bytes: ThinBytes::with_capacity(class_capacity(n)) }
     }
 
-    /// Prefetches its entries (the first KB).
+    /// Prefetches its block's first two cache lines: a sign-up's birthday and city, and
+    /// the header (the length, which the prefetch does not wait for).
     #[inline]
     pub fn prefetch(&self) {
-        super::flat::prefetch_slice(&self.bytes, 1024);
+        self.bytes.prefetch(128);
     }
 
-    /// Heap bytes it holds.
+    /// Heap bytes it holds (its one block).
     pub fn heap_bytes(&self) -> usize {
-        self.bytes.capacity()
+        self.bytes.block_bytes()
     }
 }
 
@@ -138,21 +146,18 @@ mod tests {
 
     use super::*;
 
-    /// A sign-up's attributes fit in what `reserve_first` took: the buffer never moves.
+    /// A sign-up's attributes fit in the room `with_room_for` made: the block never moves,
+    /// and it is a whole size class.
     #[test]
-    fn reserve_first_holds_every_first_attribute() {
+    fn with_room_for_holds_every_first_attribute() {
         let pairs = [("city", "\"Hangzhou\""), ("birthday", "\"1990-05-17\""), ("gender", "\"f\"")];
-        let mut profile = Profile::default();
-        profile.reserve_first(pairs.iter().copied());
-        let block = profile.bytes.as_ptr();
+        let mut profile = Profile::with_room_for(pairs.iter().copied());
+        let block = profile.bytes.as_slice().as_ptr();
         for (key, value) in pairs {
             profile.merge(key, value, 7);
         }
-        assert_eq!((profile.bytes.as_ptr(), profile.len()), (block, 3));
-        assert_eq!(profile.bytes.capacity(), crate::state::growth::class_bytes(profile.bytes.len()));
-        // A profile that has entries is left to grow as merges need.
-        profile.reserve_first([("x", "1")].into_iter());
-        assert_eq!(profile.bytes.as_ptr(), block);
+        assert_eq!((profile.bytes.as_slice().as_ptr(), profile.len()), (block, 3));
+        assert_eq!(profile.heap_bytes(), crate::state::growth::class_bytes(thin::HEADER + profile.bytes.len()));
     }
 
     /// Against a map of key -> (time, value) with the same rule, for keys arriving in any
