@@ -205,7 +205,7 @@ mod tests {
         while at(&seen).1 < at(&seen).0 {
             add(&mut seen, 10, 0);
         }
-        let (prune_at, len, capacity, first) = at(&seen);
+        let (_, len, capacity, first) = at(&seen);
         add(&mut seen, 11, 0);
         let after = at(&seen);
         assert!(after.2 == capacity, "the insert itself grew the table: pick another size");
@@ -218,7 +218,7 @@ mod tests {
         let before = at(&seen).1;
         add(&mut seen, 12, 11);
         assert_eq!(seen.seen_len(), before + 1 - len, "day 10's {len} ids forgotten");
-        assert!(seen.seen_iter().all(|s| s.day >= 11) && prune_at > 0);
+        assert!(seen.seen_iter().all(|s| s.day >= 11));
     }
 
     /// One heavy member's ids against a map of first sightings: an id seen inside the
