@@ -110,7 +110,7 @@ pub struct Member {
     pub updated_at: i64,
     pub purchases_total: u32,
     pub last_store: u32,
-    /// Window buckets, remembered event ids and store days, in one allocation.
+    /// Window buckets, store days and remembered event ids, in one allocation ([`Lists`]).
     pub lists: Lists,
     pub profile: Option<Profile>,
 }
