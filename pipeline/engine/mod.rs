@@ -149,8 +149,6 @@ pub struct Engine {
 const CLOCK_EVERY: u64 = 1024;
 /// Messages decoded and prefetched together (see [`Engine::process_batch`]).
 pub const BATCH: usize = 32;
-/// Events between prefetching a heavy member's dedup slot and applying the event.
-const SEEN_AHEAD: usize = 4;
 
 pub fn wall_clock_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
@@ -316,6 +314,7 @@ impl Engine {
                     let (record, content) = self.events.record(event, msg.origin, now);
                     let hashes = Hashes::with_content(event, content);
                     self.ckpt.members.ids.prefetch(hashes.member);
+                    self.ckpt.members.seen.prefetch(hashes.event);
                     (self.calendar.day(event.occurred_at), hashes, record)
                 }
                 _ => (0, Hashes::default(), 0),
@@ -359,11 +358,6 @@ impl Engine {
         // By reference: moving each decoded event (a few hundred bytes) out of the vector
         // was a copy per message.
         for (k, ((msg, decoded), (day, hashes, known, _))) in msgs.iter().zip(&mut decoded).zip(&side).enumerate() {
-            // A heavy member's dedup table slot, a few events ahead: its header was
-            // prefetched with the lists, the slot's address needs it.
-            if let Some((_, ahead, Known { member: Some(m), .. }, _)) = side.get(k + SEEN_AHEAD) {
-                self.ckpt.members.prefetch_seen(*m, ahead.event);
-            }
             match decoded {
                 Ok(event) => {
                     if let Some(m) = self.apply_decoded(msg, event, *hashes, *known, *day, now) {

@@ -93,7 +93,8 @@ impl Checkpoint {
     /// classification when `reclassified`, after a refresh), or a full snapshot when due.
     pub fn save(&mut self, dir: &Path, reclassified: bool) -> Result<Saved, CheckpointError> {
         let d = &self.disk;
-        let full = d.snapshot_bytes == 0 || d.delta_bytes >= d.snapshot_bytes || d.deltas >= MAX_DELTAS;
+        // A delta adds remembered ids; ids forgotten since the last checkpoint need a snapshot.
+        let full = d.snapshot_bytes == 0 || d.delta_bytes >= d.snapshot_bytes || d.deltas >= MAX_DELTAS || self.members.seen.forgot();
         let bytes = if full {
             let bytes = write_atomically(dir, FILE_NAME, |e| self.encode(e))?;
             for (_, path) in delta_files(dir).map_err(|source| CheckpointError::Write { path: dir.into(), source })? {
@@ -116,6 +117,7 @@ impl Checkpoint {
         self.disk.ids = self.members.ids.len();
         self.disk.stores = self.members.stores.len();
         self.members.changed.clear();
+        self.members.seen.saved();
         self.rollups.new_month_buyers.clear();
         self.rollups.touched_member_stores.clear();
         Ok(Saved { bytes, full })
@@ -329,11 +331,12 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
     }
     e.u32s(m.rows.iter().map(|r| r.purchases_total))?;
     e.u32s(m.rows.iter().map(|r| r.last_store))?;
+    let seen = m.seen.by_member(m.len(), |_| true);
     for i in 0..m.len() {
         if let Some(ahead) = m.rows.get(i + AHEAD) {
             ahead.lists.prefetch_all();
         }
-        e.put(|buf| encode_lists(buf, &m.rows[i]))?;
+        e.put(|buf| encode_lists(buf, &m.rows[i], seen.of(i)))?;
         if i == m.len() / 2 {
             e.flush()?;
             crash::point("mid_checkpoint");
@@ -361,10 +364,10 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
 /// is a heap block of its own, a cache miss when reached.
 pub(super) const AHEAD: usize = 8;
 
-/// A member's window buckets, store days and remembered event ids.
-pub(super) fn encode_lists(buf: &mut Vec<u8>, row: &Member) {
-    let (window, store_days, seen) = (row.lists.window(), row.lists.store_days(), row.lists.seen_len());
-    buf.reserve(12 + window.len() * 16 + store_days.len() * 8 + seen * 16);
+/// A member's window buckets, store days and remembered event ids (`seen`).
+pub(super) fn encode_lists(buf: &mut Vec<u8>, row: &Member, seen: &[Seen]) {
+    let (window, store_days) = (row.lists.window(), row.lists.store_days());
+    buf.reserve(12 + window.len() * 16 + store_days.len() * 8 + seen.len() * 16);
     buf.extend_from_slice(&(window.len() as u32).to_le_bytes());
     if cfg!(target_endian = "little") {
         // The entries' fields lie in memory as they are written: one copy per list
@@ -372,11 +375,8 @@ pub(super) fn encode_lists(buf: &mut Vec<u8>, row: &Member) {
         buf.extend_from_slice(raw_bytes(window));
         buf.extend_from_slice(&(store_days.len() as u32).to_le_bytes());
         buf.extend_from_slice(raw_bytes(store_days));
-        buf.extend_from_slice(&(seen as u32).to_le_bytes());
-        buf.extend_from_slice(raw_bytes(row.lists.seen()));
-        for s in row.lists.seen_large() {
-            buf.extend_from_slice(raw_bytes(std::slice::from_ref(s)));
-        }
+        buf.extend_from_slice(&(seen.len() as u32).to_le_bytes());
+        buf.extend_from_slice(raw_bytes(seen));
         return;
     }
     /// Appends one entry's fields, little-endian, with one copy into `buf`.
@@ -396,13 +396,14 @@ pub(super) fn encode_lists(buf: &mut Vec<u8>, row: &Member) {
     for s in store_days {
         entry::<8>(buf, [&s.store.to_le_bytes(), &s.day.to_le_bytes(), &[]]);
     }
-    buf.extend_from_slice(&(seen as u32).to_le_bytes());
-    for s in row.lists.seen_iter() {
+    buf.extend_from_slice(&(seen.len() as u32).to_le_bytes());
+    for s in seen {
         entry::<16>(buf, [&s.id_hash.to_le_bytes(), &s.content.to_le_bytes(), &s.day.to_le_bytes()]);
     }
 }
 
-pub(super) fn decode_lists(d: &mut Decoder<'_>, row: &mut Member) -> Result<(), Corrupt> {
+/// Reads what [`encode_lists`] wrote into `row`'s lists; returns the remembered ids.
+pub(super) fn decode_lists(d: &mut Decoder<'_>, row: &mut Member) -> Result<Vec<Seen>, Corrupt> {
     let k = d.u32()? as usize;
     let window: Vec<DayBucket> = d
         .bytes(k * 16)?
@@ -432,8 +433,8 @@ pub(super) fn decode_lists(d: &mut Decoder<'_>, row: &mut Member) -> Result<(), 
             day: i32::from_le_bytes(c[12..16].try_into().unwrap()),
         })
         .collect();
-    row.lists = Lists::restore(&window, seen, &store_days);
-    Ok(())
+    row.lists = Lists::from_parts(&window, &store_days);
+    Ok(seen)
 }
 
 pub(super) fn encode_profile<W: io::Write>(e: &mut Encoder<W>, p: &Profile) -> io::Result<()> {
@@ -470,6 +471,7 @@ fn decode_members(d: &mut Decoder<'_>) -> Result<MemberTable, Corrupt> {
     if columns.iter().any(|c| c.len() != n) || totals.len() != n || last_stores.len() != n {
         return Err(Corrupt("member columns disagree in length".into()));
     }
+    let mut seen = Vec::with_capacity(n);
     for i in 0..n {
         let mut row = Member {
             signed_up_at: columns[0][i],
@@ -481,9 +483,10 @@ fn decode_members(d: &mut Decoder<'_>) -> Result<MemberTable, Corrupt> {
             last_store: last_stores[i],
             ..Member::default()
         };
-        decode_lists(d, &mut row)?;
+        seen.push((i as u32, decode_lists(d, &mut row)?));
         m.rows.push(row);
     }
+    m.seen.restore(seen);
     for _ in 0..d.len()? {
         let i = d.u64()? as usize;
         if i >= n {

@@ -1,14 +1,15 @@
-//! Per-member memory of applied `event_id`s, bounded by the dedup horizon.
+//! The members' memory of applied `event_id`s, bounded by each member's dedup horizon.
 //!
-//! Most members have a few dozen events in the horizon: a small unsorted list scanned
-//! linearly. Heavy buyers switch to a hash table, so an event costs O(1) for them too; its
-//! slot for an event can be prefetched (`Lists::prefetch_seen`).
+//! One open-addressing table for every member, keyed by the event id's hash: its slot is
+//! known as soon as the event is decoded, so the engine prefetches it in the decode pass,
+//! before the member is even found. Per-member lists in the member's block (this memory
+//! until session 18) cost about a seventh of the benchmark's steady window: the block's
+//! reallocations as ids were appended, the lines scanned, and every changed member's whole
+//! list in each checkpoint delta.
 
 use super::flat::{FlatTable, Slot};
-use super::lists::Lists;
-use super::members::{DayBucket, StoreDay};
 
-/// One remembered event: 16 bytes.
+/// One remembered event of a member, as the checkpoint stores it: 16 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(C)]
 pub struct Seen {
@@ -27,135 +28,196 @@ pub enum Verdict {
     Conflict,
 }
 
-/// Up to this many entries stay in the linear list.
-const SMALL: usize = 32;
+/// One slot of the table: 20 bytes (the id hash in two halves keeps it 4-byte aligned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+struct Entry {
+    id_hash: [u32; 2],
+    member: u32,
+    content: u32,
+    day: i32,
+}
 
-/// An unused slot of a heavy member's table: no event's business day is `i32::MIN`.
-impl Slot for Seen {
-    const EMPTY: Self = Seen { id_hash: 0, content: 0, day: i32::MIN };
+const _: () = assert!(std::mem::size_of::<Entry>() == 20);
+
+/// No member has the row number `u32::MAX` (rows are numbered densely from 0).
+impl Slot for Entry {
+    const EMPTY: Self = Entry { id_hash: [0; 2], member: u32::MAX, content: 0, day: 0 };
     fn is_empty(&self) -> bool {
-        self.day == i32::MIN
+        self.member == u32::MAX
     }
 }
 
-/// The remembered ids of a heavy member: a hash table instead of the list, probed from
-/// the top bits of the id hash. A standard Swiss table offered no prefetch, and loading its
-/// control bytes was most of the dedup's time in the benchmark's steady state.
-#[derive(Debug, Clone)]
-pub struct Large {
-    table: FlatTable<Seen>,
-    /// Forget what left the horizon when the table reaches this size.
-    prune_at: usize,
-}
+impl Entry {
+    fn new(member: u32, s: Seen) -> Self {
+        Entry { id_hash: [s.id_hash as u32, (s.id_hash >> 32) as u32], member, content: s.content, day: s.day }
+    }
 
-fn verdict(found: &Seen, content: u32) -> Verdict {
-    if found.content == content {
-        Verdict::Duplicate
-    } else {
-        Verdict::Conflict
+    #[inline]
+    fn id_hash(&self) -> u64 {
+        u64::from(self.id_hash[0]) | u64::from(self.id_hash[1]) << 32
+    }
+
+    fn seen(&self) -> Seen {
+        Seen { id_hash: self.id_hash(), content: self.content, day: self.day }
     }
 }
 
-fn large(entries: Vec<Seen>) -> Box<Large> {
-    let prune_at = entries.len() * 2;
-    Box::new(Large { table: table_of(entries), prune_at })
+/// Every member's remembered event ids.
+#[derive(Debug, Clone, Default)]
+pub struct SeenTable {
+    table: FlatTable<Entry>,
+    /// The ids remembered since the last checkpoint, in order: what a delta adds.
+    added: Vec<(u32, Seen)>,
+    /// Whether ids were forgotten since the last checkpoint (a delta only adds ids: the
+    /// next checkpoint is then a snapshot).
+    forgot: bool,
 }
 
-/// A table of `entries` (distinct ids).
-fn table_of(entries: Vec<Seen>) -> FlatTable<Seen> {
-    let mut table = FlatTable::with_capacity(entries.len());
-    for s in entries {
-        insert_new(&mut table, s);
+impl SeenTable {
+    pub fn len(&self) -> usize {
+        self.table.len()
     }
-    table
-}
 
-/// Adds an entry whose id the table does not hold (a day of `i32::MIN`, which marks an
-/// empty slot and no event has, is kept as the day after it: both are long forgotten).
-fn insert_new(table: &mut FlatTable<Seen>, entry: Seen) {
-    let entry = Seen { day: entry.day.max(i32::MIN + 1), ..entry };
-    table.find_or_insert(entry.id_hash, |_| false, || entry, |s| s.id_hash);
-}
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
 
-/// The dedup memory of a member, kept with its other lists: the small form is the last
-/// list of the block, the large form a table beside it.
-impl Lists {
-    /// Rebuilds the lists of a restored member from checkpointed entries.
-    pub fn restore(window: &[DayBucket], seen: Vec<Seen>, store_days: &[StoreDay]) -> Self {
-        if seen.len() <= SMALL {
-            return Self::from_parts(window, &seen, store_days);
+    /// Hints the CPU to load the slot a lookup of `id_hash` starts at.
+    #[inline]
+    pub fn prefetch(&self, id_hash: u64) {
+        self.table.prefetch(id_hash);
+    }
+
+    /// Looks member `member`'s event up and remembers it when new. When the table is full,
+    /// what left each member's horizon first goes (`forget_before` gives a member's first
+    /// day still inside it); the table grows only if that freed too little.
+    pub fn check_and_insert(&mut self, member: u32, seen: Seen, forget_before: impl Fn(u32) -> i32) -> Verdict {
+        let id_hash = seen.id_hash;
+        if let Some(found) = self.table.find(id_hash, |e| e.member == member && e.id_hash() == id_hash) {
+            return if found.content == seen.content { Verdict::Duplicate } else { Verdict::Conflict };
         }
-        let mut lists = Self::from_parts(window, &[], store_days);
-        lists.large = Some(large(seen));
-        lists
-    }
-
-    pub fn seen_len(&self) -> usize {
-        self.seen().len() + self.large.as_ref().map_or(0, |l| l.table.len())
-    }
-
-    /// Every remembered id, in no particular order: the small form's, then the table's.
-    pub fn seen_iter(&self) -> impl Iterator<Item = &Seen> {
-        self.seen().iter().chain(self.seen_large())
-    }
-
-    /// The remembered ids in a heavy member's table (none in the small form).
-    pub fn seen_large(&self) -> impl Iterator<Item = &Seen> {
-        self.large.iter().flat_map(|l| l.table.iter())
-    }
-
-    /// Looks the event up and remembers it when new. `forget_before` is the first day still
-    /// inside the horizon: older entries are dropped when the memory would otherwise grow.
-    pub fn check_and_insert(&mut self, id_hash: u64, content: u32, day: i32, forget_before: i32) -> Verdict {
-        let entry = Seen { id_hash, content, day };
-        if let Some(large) = self.large.as_mut() {
-            if let Some(found) = large.table.find(id_hash, |s| s.id_hash == id_hash) {
-                return verdict(found, content);
-            }
-            if large.table.len() >= large.prune_at {
-                // Rebuilt only when something left the horizon: a table of the same ids
-                // was a fresh allocation and every id hashed again, for nothing.
-                if large.table.iter().any(|s| s.day < forget_before) {
-                    large.table = table_of(large.table.iter().filter(|s| s.day >= forget_before).copied().collect());
-                }
-                large.prune_at = (large.table.len() * 2).max(SMALL * 2);
-            }
-            insert_new(&mut large.table, entry);
-            return Verdict::New;
+        if full(self.table.len() + 1, self.table.capacity()) && self.table.capacity() > 0 {
+            self.prune(forget_before);
         }
-        if let Some(found) = self.seen().iter().find(|s| s.id_hash == id_hash) {
-            return verdict(found, content);
-        }
-        if self.seen().len() >= SMALL {
-            self.retain_seen(|s| s.day >= forget_before);
-        }
-        self.push_seen(entry);
-        if self.seen().len() > SMALL {
-            let entries = self.take_seen();
-            self.large = Some(large(entries));
-        }
+        self.insert_new(member, seen);
+        self.added.push((member, seen));
         Verdict::New
     }
 
-    /// Remembered ids sorted, for comparisons.
-    pub fn seen_sorted(&self) -> Vec<Seen> {
-        let mut v: Vec<Seen> = self.seen_iter().copied().collect();
-        v.sort();
-        v
+    /// The ids remembered since the last checkpoint, in order.
+    pub fn added(&self) -> &[(u32, Seen)] {
+        &self.added
     }
 
-    /// Heap bytes of a heavy member's table (the small form is counted with the block).
-    pub fn large_heap_bytes(&self) -> usize {
-        self.large.as_ref().map_or(0, |l| std::mem::size_of::<Large>() + l.table.heap_bytes())
+    /// Whether ids were forgotten since the last checkpoint.
+    pub fn forgot(&self) -> bool {
+        self.forgot
     }
 
-    /// Hints the CPU to load the slot of a heavy member's table that a lookup of `id_hash`
-    /// starts at (nothing for the small form, which [`Lists::prefetch`] covers). The
-    /// table's header should be in cache already (`prefetch` loads it).
-    #[inline]
-    pub fn prefetch_seen(&self, id_hash: u64) {
-        if let Some(large) = &self.large {
-            large.table.prefetch(id_hash);
+    /// Starts the next checkpoint's epoch (the last one is saved).
+    pub fn saved(&mut self) {
+        self.added.clear();
+        self.forgot = false;
+    }
+
+    /// Drops every entry outside its member's horizon; keeps the capacity when that left
+    /// the table at most half full, else doubles it.
+    fn prune(&mut self, forget_before: impl Fn(u32) -> i32) {
+        let kept: Vec<Entry> = self.table.iter().filter(|e| e.day >= forget_before(e.member)).copied().collect();
+        self.forgot |= kept.len() < self.table.len();
+        let capacity = self.table.capacity();
+        let capacity = if kept.len() * 2 <= capacity { capacity } else { capacity * 2 };
+        self.table = FlatTable::with_slots(capacity);
+        for e in kept {
+            self.table.find_or_insert(e.id_hash(), |_| false, || e, Entry::id_hash);
+        }
+    }
+
+    /// Adds an entry the table does not hold.
+    fn insert_new(&mut self, member: u32, seen: Seen) {
+        let entry = Entry::new(member, seen);
+        self.table.find_or_insert(seen.id_hash, |_| false, || entry, Entry::id_hash);
+    }
+
+    /// Adds the ids a checkpoint delta remembered (ids the table does not hold).
+    pub fn restore_added(&mut self, added: impl IntoIterator<Item = (u32, Seen)>) {
+        for (member, seen) in added {
+            self.insert_new(member, seen);
+        }
+    }
+
+    /// Replaces the remembered ids of the members in `lists` with the ids given (a
+    /// restored checkpoint's: a snapshot's every member, an older delta's changed ones).
+    pub fn restore(&mut self, lists: Vec<(u32, Vec<Seen>)>) {
+        if lists.is_empty() {
+            return;
+        }
+        if !self.table.is_empty() {
+            let mut replaced = std::collections::HashSet::with_capacity(lists.len());
+            replaced.extend(lists.iter().map(|(m, _)| *m));
+            let kept: Vec<Entry> = self.table.iter().filter(|e| !replaced.contains(&e.member)).copied().collect();
+            self.table = FlatTable::default();
+            for e in kept {
+                self.table.find_or_insert(e.id_hash(), |_| false, || e, Entry::id_hash);
+            }
+        }
+        for (member, seen) in lists {
+            for s in seen {
+                let id_hash = s.id_hash;
+                let entry = Entry::new(member, s);
+                self.table.find_or_insert(id_hash, |e| e.member == member && e.id_hash() == id_hash, || entry, Entry::id_hash);
+            }
+        }
+    }
+
+    /// The remembered ids of the members for which `wanted` holds, grouped by member:
+    /// `members` row numbers, the ids of row `m` at `entries[starts[m]..starts[m + 1]]`.
+    pub fn by_member(&self, members: usize, wanted: impl Fn(u32) -> bool) -> ByMember {
+        let mut starts = vec![0u32; members + 1];
+        for e in self.table.iter() {
+            if (e.member as usize) < members && wanted(e.member) {
+                starts[e.member as usize + 1] += 1;
+            }
+        }
+        for m in 0..members {
+            starts[m + 1] += starts[m];
+        }
+        let mut next = starts.clone();
+        let mut entries = vec![Seen { id_hash: 0, content: 0, day: 0 }; starts[members] as usize];
+        for e in self.table.iter() {
+            if (e.member as usize) < members && wanted(e.member) {
+                let at = &mut next[e.member as usize];
+                entries[*at as usize] = e.seen();
+                *at += 1;
+            }
+        }
+        ByMember { starts, entries }
+    }
+
+    /// Heap bytes of the table.
+    pub fn heap_bytes(&self) -> usize {
+        self.table.heap_bytes()
+    }
+}
+
+/// Whether a table of `capacity` slots holding `len` entries is past its load (3/4).
+fn full(len: usize, capacity: usize) -> bool {
+    len * 4 > capacity * 3
+}
+
+/// Remembered ids grouped by member ([`SeenTable::by_member`]).
+pub struct ByMember {
+    starts: Vec<u32>,
+    entries: Vec<Seen>,
+}
+
+impl ByMember {
+    /// Row `m`'s remembered ids, in no particular order.
+    pub fn of(&self, m: usize) -> &[Seen] {
+        match (self.starts.get(m), self.starts.get(m + 1)) {
+            (Some(&a), Some(&b)) => &self.entries[a as usize..b as usize],
+            _ => &[],
         }
     }
 }
@@ -164,71 +226,36 @@ impl Lists {
 mod tests {
     use super::*;
 
-    #[test]
-    fn duplicates_conflicts_and_forgetting() {
-        let mut seen = Lists::default();
-        assert_eq!(seen.check_and_insert(7, 1, 100, 0), Verdict::New);
-        assert_eq!(seen.check_and_insert(7, 1, 100, 0), Verdict::Duplicate);
-        assert_eq!(seen.check_and_insert(7, 2, 100, 0), Verdict::Conflict);
-        for id in 0..100u64 {
-            assert_eq!(seen.check_and_insert(1000 + id, 0, 500 + id as i32, 0), Verdict::New);
-        }
-        assert!(seen.large.is_some(), "a heavy member switches to the table");
-        assert_eq!(seen.check_and_insert(7, 1, 100, 0), Verdict::Duplicate);
-        // Day 100 is now outside the horizon: the entry goes when the memory next grows.
-        for id in 0..400u64 {
-            seen.check_and_insert(5000 + id, 0, 700, 450);
-        }
-        assert!(seen.seen_iter().all(|s| s.id_hash != 7));
-        assert_eq!(seen.check_and_insert(1050, 0, 550, 450), Verdict::Duplicate);
-        let restored = Lists::restore(&[], seen.seen_iter().copied().collect(), &[]);
-        assert_eq!(restored.seen_sorted(), seen.seen_sorted());
+    fn seen(id: u64, content: u32, day: i32) -> Seen {
+        Seen { id_hash: id.wrapping_mul(0x9E37_79B9_7F4A_7C15), content, day }
     }
 
-    /// At a prune point with every id inside the horizon the table is kept as it is (not
-    /// rebuilt in a new allocation); with ids outside it, those go.
     #[test]
-    fn a_prune_point_rebuilds_the_table_only_to_forget() {
-        let mut seen = Lists::default();
-        let mut id = 0u64;
-        let mut add = |seen: &mut Lists, day: i32, forget_before: i32| {
-            id += 1;
-            assert_eq!(seen.check_and_insert(id.wrapping_mul(0x9E37_79B9_7F4A_7C15), 0, day, forget_before), Verdict::New);
-        };
-        while seen.large.is_none() {
-            add(&mut seen, 10, 0);
-        }
-        let at = |seen: &Lists| {
-            let large = seen.large.as_ref().unwrap();
-            (large.prune_at, large.table.len(), large.table.capacity(), large.table.iter().next().unwrap() as *const Seen)
-        };
-        while at(&seen).1 < at(&seen).0 {
-            add(&mut seen, 10, 0);
-        }
-        let (_, len, capacity, first) = at(&seen);
-        add(&mut seen, 11, 0);
-        let after = at(&seen);
-        assert!(after.2 == capacity, "the insert itself grew the table: pick another size");
-        assert_eq!((after.1, after.3), (len + 1, first), "nothing to forget: the same table");
-        assert_eq!(after.0, (len * 2).max(SMALL * 2), "the next prune point");
-        // Day 10 leaves the horizon: at the next prune point only day 11's ids stay.
-        while at(&seen).1 < at(&seen).0 {
-            add(&mut seen, 12, 11);
-        }
-        let before = at(&seen).1;
-        add(&mut seen, 12, 11);
-        assert_eq!(seen.seen_len(), before + 1 - len, "day 10's {len} ids forgotten");
-        assert!(seen.seen_iter().all(|s| s.day >= 11));
+    fn duplicates_conflicts_and_members_apart() {
+        let mut t = SeenTable::default();
+        let keep_all = |_| i32::MIN;
+        assert_eq!(t.check_and_insert(0, seen(7, 1, 100), keep_all), Verdict::New);
+        assert_eq!(t.check_and_insert(0, seen(7, 1, 100), keep_all), Verdict::Duplicate);
+        assert_eq!(t.check_and_insert(0, seen(7, 2, 100), keep_all), Verdict::Conflict);
+        // The same id of another member is that member's own.
+        assert_eq!(t.check_and_insert(1, seen(7, 2, 100), keep_all), Verdict::New);
+        assert_eq!(t.check_and_insert(1, seen(7, 2, 100), keep_all), Verdict::Duplicate);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.added(), [(0, seen(7, 1, 100)), (1, seen(7, 2, 100))], "what a delta adds");
+        t.saved();
+        assert!(t.added().is_empty());
     }
 
-    /// One heavy member's ids against a map of first sightings: an id seen inside the
+    /// Many members' ids against a map of first sightings: an id seen inside its member's
     /// horizon is a duplicate (same content) or a conflict, a new one is new; an id whose
     /// first sighting left the horizon may be either, as it is forgotten only when the
-    /// memory grows. Thousands of ids, so the table grows and is pruned many times.
+    /// table is full. A replica fed each epoch's added ids (as checkpoint deltas are) holds
+    /// every id the table holds; the table's memory stays near the ids inside the horizons. Then the grouping by member and a restore
+    /// give back the same ids.
     #[test]
-    fn a_heavy_member_agrees_with_a_map_of_first_sightings() {
-        let mut seen = Lists::default();
-        let mut first: std::collections::HashMap<u64, (u32, i32)> = Default::default();
+    fn agrees_with_a_map_of_first_sightings() {
+        let mut t = SeenTable::default();
+        let mut first: std::collections::HashMap<(u32, u64), (u32, i32)> = Default::default();
         let mut x = 7u64;
         let mut next = |n: u64| {
             x ^= x << 13;
@@ -236,31 +263,77 @@ mod tests {
             x ^= x << 17;
             x % n
         };
-        let horizon = 30;
-        let (mut decided, mut large_seen) = (0, false);
-        for step in 0..60_000i32 {
-            let day = step / 200;
-            let forget_before = day - horizon;
-            // Ids from a pool that drifts with the day: repeats near and far.
-            let id = (day as u64 * 50 + next(3_000)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let (horizon, members) = (30, 50u32);
+        let mut newest = vec![i32::MIN; members as usize];
+        let (mut decided, mut forgot) = (0, false);
+        // A copy restored as checkpoints would: from the ids added since the last save.
+        let mut replica = SeenTable::default();
+        for step in 0..200_000i32 {
+            let member = next(members as u64) as u32;
+            // Members' clocks drift apart: member m's days run at its own pace.
+            let day = step / (200 + member as i32 * 10);
+            newest[member as usize] = newest[member as usize].max(day);
+            let id = day as u64 * 50 + next(3_000);
             let content = next(2) as u32;
-            let verdict = seen.check_and_insert(id, content, day, forget_before);
-            large_seen |= seen.large.is_some();
-            match first.get(&id) {
-                Some(&(c, d)) if d >= forget_before => {
+            let s = seen(id, content, day);
+            let nw = &newest;
+            let verdict = t.check_and_insert(member, s, |m| nw[m as usize] - horizon);
+            if step % 10_000 == 0 {
+                forgot |= t.forgot();
+                replica.restore_added(t.added().iter().copied());
+                t.saved();
+            }
+            match first.get(&(member, s.id_hash)) {
+                Some(&(c, d)) if d >= newest[member as usize] - horizon => {
                     let expected = if c == content { Verdict::Duplicate } else { Verdict::Conflict };
-                    assert_eq!(verdict, expected, "step {step}: id seen on day {d}");
+                    assert_eq!(verdict, expected, "step {step}: member {member}'s id seen on day {d}");
                     decided += 1;
                 }
                 None => assert_eq!(verdict, Verdict::New, "step {step}: a new id"),
                 Some(_) => {}
             }
             if verdict == Verdict::New {
-                first.insert(id, (content, day));
+                first.insert((member, s.id_hash), (content, day));
             }
         }
-        assert!(large_seen && decided > 10_000, "large form used: {large_seen}; repeats decided: {decided}");
-        // Forgetting keeps the memory near the horizon's ids, not all 60,000.
-        assert!(seen.seen_len() < 40_000, "{} ids remembered", seen.seen_len());
+        assert!(decided > 10_000, "repeats decided: {decided}");
+        assert!(forgot, "the table forgot ids");
+        // Without forgetting, the replica holds every id the table holds.
+        replica.restore_added(t.added().iter().copied());
+        let have = replica.by_member(members as usize, |_| true);
+        let want = t.by_member(members as usize, |_| true);
+        for m in 0..members as usize {
+            assert!(want.of(m).iter().all(|s| have.of(m).contains(s)), "member {m}");
+        }
+        let inside = first.iter().filter(|((m, _), (_, d))| *d >= newest[*m as usize] - horizon).count();
+        assert!(t.len() < inside * 3, "{} ids remembered, {inside} inside the horizons", t.len());
+        // Grouped by member: exactly the table's ids, each under its member.
+        let grouped = t.by_member(members as usize, |_| true);
+        let mut restored = SeenTable::default();
+        restored.restore((0..members).map(|m| (m, grouped.of(m as usize).to_vec())).collect());
+        assert_eq!(restored.len(), t.len());
+        for m in 0..members {
+            for s in grouped.of(m as usize) {
+                assert_eq!(first.get(&(m, s.id_hash)).map(|f| f.0), Some(s.content));
+                assert_eq!(restored.check_and_insert(m, *s, |_| i32::MIN), Verdict::Duplicate);
+            }
+        }
+        // A restore of some members replaces their ids and keeps the others'.
+        let odd: Vec<u32> = (0..members).filter(|m| m % 2 == 1).collect();
+        restored.restore(odd.iter().map(|&m| (m, vec![seen(1_000_000 + m as u64, 0, 0)])).collect());
+        let after = restored.by_member(members as usize, |_| true);
+        for m in 0..members {
+            if m % 2 == 1 {
+                assert_eq!(after.of(m as usize), [seen(1_000_000 + m as u64, 0, 0)]);
+            } else {
+                let (mut a, mut b) = (after.of(m as usize).to_vec(), grouped.of(m as usize).to_vec());
+                (a.sort(), b.sort());
+                assert_eq!(a, b, "member {m}");
+            }
+        }
+        // Only the members asked for.
+        let some = t.by_member(members as usize, |m| m < 3);
+        assert!((3..members).all(|m| some.of(m as usize).is_empty()));
+        assert_eq!(some.of(1), grouped.of(1));
     }
 }

@@ -2,7 +2,8 @@
 //! deltas before it. It repeats the small parts in full (offsets, counters, manifest, as-of
 //! days, jobs, manual tags, the latest refresh) and holds only the changed part of the
 //! large ones: new member and store ids, the rows and classes of the members the epoch
-//! changed, the month-buyer keys it added and the member-store entries it touched.
+//! changed, the event ids it remembered (an epoch that forgot ids writes a snapshot
+//! instead), the month-buyer keys it added and the member-store entries it touched.
 //! Incremental scoring only re-classifies changed members; after a refresh (everyone
 //! re-classified) the delta holds every member's classification, 24 bytes each.
 
@@ -14,15 +15,21 @@ use super::checkpoint::{
 };
 use super::flat::prefetch;
 use super::codec::{Corrupt, Decoder, Encoder};
+use super::dedup::Seen;
 use super::members::Member;
 use super::rollups::MemberStore;
 use crate::crash;
 
-/// Deltas whose touched member-store entries are rows (key and sums together): each
-/// entry is looked up once, where columns looked each up once per column.
-const MAGIC: &[u8; 8] = b"MFDELT02";
-/// Deltas written before, with those entries as columns (still read).
+/// Deltas whose rows carry no remembered ids: the ids the epoch added follow the rows
+/// (member, id), and a changed member's whole list is no longer written again.
+const MAGIC: &[u8; 8] = b"MFDELT03";
+/// Deltas whose rows carry each changed member's whole list of remembered ids (still read).
+const MAGIC_LISTS: &[u8; 8] = b"MFDELT02";
+/// Deltas written before those, with the touched member-store entries as columns (still
+/// read; since MFDELT02 they are rows, key and sums together).
 const MAGIC_COLUMNS: &[u8; 8] = b"MFDELT01";
+/// Bytes of one added id: member, id hash, content, day.
+const ADDED_ID: usize = 20;
 /// Bytes of one member-store row: key, orders, purchase and refund amounts, first and last day.
 const MEMBER_STORE_ROW: usize = 36;
 
@@ -62,7 +69,7 @@ pub(super) fn encode<W: io::Write>(c: &Checkpoint, reclassified: bool, e: &mut E
             }
             buf.extend_from_slice(&row.purchases_total.to_le_bytes());
             buf.extend_from_slice(&row.last_store.to_le_bytes());
-            encode_lists(buf, row);
+            encode_lists(buf, row, &[]);
             buf.extend_from_slice(&u64::from(row.profile.is_some()).to_le_bytes());
         })?;
         if let Some(p) = &row.profile {
@@ -121,6 +128,20 @@ pub(super) fn encode<W: io::Write>(c: &Checkpoint, reclassified: bool, e: &mut E
             buf.extend_from_slice(&row);
         })?;
     }
+    // Last, the ids the epoch remembered (a format older than MFDELT03 ends above).
+    let added = c.members.seen.added();
+    e.u64(added.len() as u64)?;
+    for chunk in added.chunks(4096) {
+        e.put(|buf| {
+            buf.reserve(chunk.len() * ADDED_ID);
+            for (member, s) in chunk {
+                buf.extend_from_slice(&member.to_le_bytes());
+                buf.extend_from_slice(&s.id_hash.to_le_bytes());
+                buf.extend_from_slice(&s.content.to_le_bytes());
+                buf.extend_from_slice(&s.day.to_le_bytes());
+            }
+        })?;
+    }
     Ok(())
 }
 
@@ -149,7 +170,8 @@ fn decode_member_store_rows(d: &mut Decoder<'_>) -> Result<Vec<(u64, MemberStore
 pub(super) fn apply(c: &mut Checkpoint, file: &[u8]) -> Result<(), Corrupt> {
     let mut d = Decoder::new(file)?;
     let magic = d.bytes(8)?;
-    let row_wise = magic == MAGIC;
+    let added_ids = magic == MAGIC;
+    let row_wise = added_ids || magic == MAGIC_LISTS;
     if !row_wise && magic != MAGIC_COLUMNS {
         return Err(Corrupt("not a memberflow checkpoint delta (bad magic)".into()));
     }
@@ -173,6 +195,7 @@ pub(super) fn apply(c: &mut Checkpoint, file: &[u8]) -> Result<(), Corrupt> {
     let n = m.ids.len();
     m.rows.resize_with(n, Member::default);
     let rows = d.len()?;
+    let mut seen = Vec::with_capacity(rows);
     for _ in 0..rows {
         let i = d.u64()? as usize;
         if i >= n {
@@ -188,7 +211,7 @@ pub(super) fn apply(c: &mut Checkpoint, file: &[u8]) -> Result<(), Corrupt> {
             last_store: d.u32()?,
             ..Member::default()
         };
-        decode_lists(&mut d, &mut row)?;
+        seen.push((i as u32, decode_lists(&mut d, &mut row)?));
         if d.u64()? == 1 {
             row.profile = Some(decode_profile(&mut d)?);
         }
@@ -212,6 +235,25 @@ pub(super) fn apply(c: &mut Checkpoint, file: &[u8]) -> Result<(), Corrupt> {
     let r = &mut c.rollups;
     r.month_buyers.extend(d.i64s()?.into_iter().map(|k| (k as u64, ())));
     r.member_stores.extend(if row_wise { decode_member_store_rows(&mut d)? } else { decode_member_stores(&mut d)? });
+    if added_ids {
+        let k = d.len()?;
+        let added = d.bytes(k * ADDED_ID)?.chunks_exact(ADDED_ID).map(|b| {
+            let member = u32::from_le_bytes(b[0..4].try_into().unwrap());
+            let seen = Seen {
+                id_hash: u64::from_le_bytes(b[4..12].try_into().unwrap()),
+                content: u32::from_le_bytes(b[12..16].try_into().unwrap()),
+                day: i32::from_le_bytes(b[16..20].try_into().unwrap()),
+            };
+            (member, seen)
+        });
+        let added: Vec<_> = added.collect();
+        if let Some((member, _)) = added.iter().find(|(member, _)| *member as usize >= n) {
+            return Err(Corrupt(format!("a remembered id of member #{member} beyond {n} members")));
+        }
+        c.members.seen.restore_added(added);
+    } else {
+        c.members.seen.restore(seen);
+    }
     if !d.at_end() {
         return Err(Corrupt("trailing bytes after the rollups".into()));
     }

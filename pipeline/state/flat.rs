@@ -76,6 +76,14 @@ impl<T: Slot> FlatTable<T> {
         table
     }
 
+    /// An empty table of `capacity` slots (a power of two).
+    pub fn with_slots(capacity: usize) -> Self {
+        assert!(capacity.is_power_of_two(), "{capacity} slots");
+        let mut table = Self::default();
+        table.resize(capacity, |_| unreachable!("empty table"));
+        table
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

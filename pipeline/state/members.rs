@@ -6,7 +6,7 @@
 //! an arena.
 
 use super::calendar::Day;
-use super::dedup::Verdict;
+use super::dedup::{Seen, SeenTable, Verdict};
 use super::flat::prefetch;
 use super::growth::ChunkedVec;
 use super::lists::Lists;
@@ -97,7 +97,7 @@ pub struct Derived {
     pub stores_in_window: u32,
 }
 
-/// One member's state, 96 bytes: the scalars and the header of the member's one list
+/// One member's state, 88 bytes: the scalars and the header of the member's one list
 /// block, so applying an event touches the row's two lines plus the part of the block it
 /// reads.
 #[derive(Debug, Clone)]
@@ -110,12 +110,12 @@ pub struct Member {
     pub updated_at: i64,
     pub purchases_total: u32,
     pub last_store: u32,
-    /// Window buckets, store days and remembered event ids, in one allocation ([`Lists`]).
+    /// Window buckets and store days, in one allocation ([`Lists`]).
     pub lists: Lists,
     pub profile: Option<Profile>,
 }
 
-const _: () = assert!(std::mem::size_of::<Member>() == 96, "a row is 96 bytes of every member's base state");
+const _: () = assert!(std::mem::size_of::<Member>() == 88, "a row is 88 bytes of every member's base state");
 
 impl Default for Member {
     fn default() -> Self {
@@ -146,6 +146,8 @@ pub struct MemberTable {
     pub as_of_high: Day,
     /// Rows changed since the last checkpoint (what an incremental checkpoint writes).
     pub changed: ChangedRows,
+    /// Every member's remembered event ids (the dedup memory).
+    pub seen: SeenTable,
 }
 
 /// A set of row numbers: a bit per row, plus the list in the order they changed.
@@ -165,6 +167,10 @@ impl ChangedRows {
             self.bits[word] |= bit;
             self.rows.push(row);
         }
+    }
+
+    pub fn contains(&self, row: u32) -> bool {
+        self.bits.get((row / 64) as usize).is_some_and(|w| w & 1 << (row % 64) != 0)
     }
 
     /// The changed rows, ascending.
@@ -205,24 +211,14 @@ impl MemberTable {
         Some(m)
     }
 
-    /// Prefetches the lists of a member's row an event of `kind` reads: the dedup memory,
-    /// and for purchases and refunds the window and store days. Lines that are not read
-    /// still take a slot of the core's queue of outstanding misses, which the batch's
+    /// Prefetches the lists of a member's row an event of `kind` reads: for purchases and
+    /// refunds the window and store days (other events read none). Lines that are not
+    /// read still take a slot of the core's queue of outstanding misses, which the batch's
     /// prefetches fill.
     #[inline]
     pub fn prefetch_lists(&self, m: u32, kind: EventType) {
-        if let Some(row) = self.rows.get(m as usize) {
-            row.lists.prefetch(matches!(kind, EventType::Purchase | EventType::Refund));
-        }
-    }
-
-    /// Hints the CPU to load what the dedup lookup of member `m`'s event with this id hash
-    /// reads in a heavy member's table (its row and the table's header should be in cache:
-    /// see [`MemberTable::prefetch_lists`]).
-    #[inline]
-    pub fn prefetch_seen(&self, m: u32, event_hash: u64) {
-        if let Some(row) = self.rows.get(m as usize) {
-            row.lists.prefetch_seen(event_hash);
+        if let (Some(row), EventType::Purchase | EventType::Refund) = (self.rows.get(m as usize), kind) {
+            row.lists.prefetch();
         }
     }
 
@@ -260,16 +256,16 @@ impl MemberTable {
         }
         let event_hash = hashes.event;
         let content = hashes.content as u32;
-        let newest_day = if newest == NONE { day } else { day.max((newest / MICROS_PER_DAY) as Day) };
-        let forget_before = newest_day - rules.dedup_horizon_days - 2;
-        // A new member's block: sized for this event's inserts (its id, and a purchase's
-        // window bucket and store day, a refund's bucket).
-        self.rows[i].lists.reserve_first(match event.kind {
-            EventType::Purchase => 5,
-            EventType::Refund => 4,
-            _ => 2,
-        });
-        match self.rows[i].lists.check_and_insert(event_hash, content, day, forget_before) {
+        // A member's first day still inside its horizon, for the table to forget what left
+        // it when full (from the member's newest event applied so far).
+        let horizon = rules.dedup_horizon_days + 2;
+        let rows = &self.rows;
+        let forget_before = |m: u32| match rows[m as usize].newest_event {
+            NONE => Day::MIN,
+            newest => (newest / MICROS_PER_DAY) as Day - horizon,
+        };
+        let seen = Seen { id_hash: event_hash, content, day };
+        match self.seen.check_and_insert(m, seen, forget_before) {
             Verdict::Duplicate => return Applied::Duplicate,
             Verdict::Conflict => {
                 return Applied::Rejected(Rejection::new(
@@ -283,6 +279,13 @@ impl MemberTable {
             Verdict::New => {}
         }
         self.changed.mark(m);
+        // A new member's block: sized for this event's inserts (a purchase's window bucket
+        // and store day, a refund's bucket).
+        match event.kind {
+            EventType::Purchase => self.rows[i].lists.reserve_first(3),
+            EventType::Refund => self.rows[i].lists.reserve_first(2),
+            _ => {}
+        }
         self.rows[i].newest_event = newest.max(event.occurred_at);
         self.rows[i].updated_at = now;
         match event.kind {
@@ -473,19 +476,27 @@ impl MemberTable {
         Ok(true)
     }
 
+    /// Each row's remembered ids, sorted (for comparisons).
+    #[cfg(test)]
+    pub fn seen_by_row(&self) -> Vec<Vec<Seen>> {
+        let grouped = self.seen.by_member(self.len(), |_| true);
+        (0..self.len())
+            .map(|m| {
+                let mut ids = grouped.of(m).to_vec();
+                ids.sort();
+                ids
+            })
+            .collect()
+    }
+
     /// Bytes of the base state and of the dedup memory, separately: rows, list contents,
-    /// profiles and the id arenas (allocator overhead aside).
+    /// profiles and the id arenas; the table of remembered ids (allocator overhead aside).
     pub fn memory_bytes(&self) -> (usize, usize) {
-        // Of a row, the pointer to a heavy member's id table is dedup memory.
-        let table_pointer = std::mem::size_of::<usize>();
-        let mut base = self.rows.capacity() * (std::mem::size_of::<Member>() - table_pointer);
-        let mut dedup = self.rows.capacity() * table_pointer;
+        let mut base = self.rows.capacity() * std::mem::size_of::<Member>();
         for row in self.rows.iter() {
-            let (lists, seen) = row.lists.heap_bytes();
-            base += lists;
+            base += row.lists.heap_bytes();
             base += row.profile.as_ref().map_or(0, Profile::heap_bytes);
-            dedup += seen + row.lists.large_heap_bytes();
         }
-        (base + self.ids.heap_bytes() + self.stores.heap_bytes(), dedup)
+        (base + self.ids.heap_bytes() + self.stores.heap_bytes(), self.seen.heap_bytes())
     }
 }

@@ -144,8 +144,7 @@ fn checkpoint_round_trips_and_detects_damage() {
         let id = format!("m{m}");
         assert_eq!(derive(&back.members, &cal, &id, "2025-06-01"), derive(&ckpt.members, &cal, &id, "2025-06-01"));
     }
-    let sorted = |t: &MemberTable| t.rows.iter().map(|r| r.lists.seen_sorted()).collect::<Vec<_>>();
-    assert_eq!(sorted(&back.members), sorted(&ckpt.members));
+    assert_eq!(back.members.seen_by_row(), ckpt.members.seen_by_row());
     assert_eq!(back.members.attributes_json(1), ckpt.members.attributes_json(1));
     let path = dir.path().join(super::checkpoint::FILE_NAME);
     let mut bytes = std::fs::read(&path).unwrap();
@@ -195,7 +194,7 @@ fn snapshot_plus_deltas_restore_the_state_exactly() {
         scored_population: 0,
         stats: Vec::new(),
     });
-    let mut kinds = Vec::new();
+    let (mut kinds, mut forgot) = (Vec::new(), false);
     for epoch in 1..=14u64 {
         // Each epoch touches a few of the earlier members and adds new ones.
         for i in 0..40u64 {
@@ -212,12 +211,14 @@ fn snapshot_plus_deltas_restore_the_state_exactly() {
                 classes[m as usize] = Class { r: epoch as u8, f: 1, m: 2, segment: 3, tags: epoch << 3, scored_at: epoch as i64 };
             }
         }
-        // One heavy member: past 32 remembered ids its dedup memory is a table, which the
-        // checkpoint encodes entry by entry (the small form is copied whole).
-        for j in 0..3 {
-            let date = format!("2025-{:02}-{:02}T11:00:00Z", 1 + epoch % 12, 1 + j);
+        // One heavy member, whose ids from epoch 12 on are two years later: the table,
+        // full, then forgets its 2025 ids, and that epoch's checkpoint is a snapshot.
+        let (year, heavy) = if epoch >= 12 { (2027, 150) } else { (2025, 3) };
+        for j in 0..heavy {
+            let date = format!("{year}-{:02}-{:02}T11:00:00Z", 1 + (epoch + j / 28) % 12, 1 + j % 28);
             apply(&mut ckpt.members, &cal, &ev(&format!("h{epoch}-{j}"), "sign_in", "heavy", &date, None, None));
         }
+        forgot |= ckpt.members.seen.forgot();
         if epoch == 3 {
             apply(&mut ckpt.members, &cal, r#"{"event_id":"p","type":"signup","member_id":"m5","occurred_at":"2025-01-01T00:00:00Z","attributes":{"city":"X"}}"#);
         }
@@ -228,7 +229,7 @@ fn snapshot_plus_deltas_restore_the_state_exactly() {
         ckpt.offsets.insert(("t".into(), 0), epoch as i64 * 40);
         ckpt.manifest.publish = vec![format!("events/part-{epoch}.parquet")];
         // A refresh re-classifies everyone: the delta carries every classification.
-        let refresh = epoch == 9;
+        let refresh = epoch == 10;
         if refresh {
             ckpt.scoring.refresh.as_mut().unwrap().id = 2;
             for (m, class) in ckpt.scoring.classes.iter_mut().enumerate() {
@@ -246,8 +247,9 @@ fn snapshot_plus_deltas_restore_the_state_exactly() {
         for (a, b) in back.members.rows.iter().zip(ckpt.members.rows.iter()) {
             let scalars = |r: &super::members::Member| (r.first_purchase, r.last_purchase, r.newest_event, r.purchases_total, r.last_store, r.signed_up_at);
             assert_eq!(scalars(a), scalars(b));
-            assert_eq!((a.lists.window(), a.lists.store_days(), a.lists.seen_sorted()), (b.lists.window(), b.lists.store_days(), b.lists.seen_sorted()));
+            assert_eq!((a.lists.window(), a.lists.store_days()), (b.lists.window(), b.lists.store_days()));
         }
+        assert_eq!(back.members.seen_by_row(), ckpt.members.seen_by_row());
         assert_eq!(back.members.rows.len(), ckpt.members.rows.len());
         if let Some(m5) = ckpt.members.ids.find("m5") {
             assert_eq!(back.members.attributes_json(m5 as usize), ckpt.members.attributes_json(m5 as usize));
@@ -257,11 +259,12 @@ fn snapshot_plus_deltas_restore_the_state_exactly() {
         assert_eq!(back.rollups.month_buyers, ckpt.rollups.month_buyers);
         assert_eq!(back.rollups.member_stores, ckpt.rollups.member_stores);
     }
-    assert!(ckpt.members.rows.iter().any(|r| r.lists.large.is_some()), "a heavy member's table was saved and restored");
+    assert!(ckpt.members.seen_by_row().iter().any(|ids| ids.len() > 32), "a heavy member's ids were saved and restored");
+    assert!(forgot, "the heavy member's old ids were forgotten (and restored as forgotten)");
     assert!(kinds[0], "the first save is a snapshot");
     assert!(kinds.iter().filter(|full| !**full).count() >= 5, "mostly deltas: {kinds:?}");
     assert!(kinds.iter().skip(1).any(|full| *full), "a snapshot once the deltas add up: {kinds:?}");
-    assert!(!kinds[8], "the refresh of epoch 9 wrote a delta: {kinds:?}");
+    assert!(!kinds[9], "the refresh of epoch 10 wrote a delta: {kinds:?}");
 
     // A delta lost from the middle of the chain is an error, not a silent gap.
     let mut deltas: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.path())
@@ -274,8 +277,8 @@ fn snapshot_plus_deltas_restore_the_state_exactly() {
 }
 
 /// Deltas of the earlier format (MFDELT01: the touched member-store entries as six
-/// columns) still load: a delta written now is rewritten in that format by hand, and the
-/// state loaded from it must equal the live one.
+/// columns, no remembered ids after them) still load: a delta written now is rewritten in
+/// that format by hand, and the rollups loaded from it must equal the live ones.
 #[test]
 fn a_delta_with_member_store_columns_still_loads() {
     use super::checkpoint::encode_member_stores;
@@ -283,12 +286,14 @@ fn a_delta_with_member_store_columns_still_loads() {
     let cal = BusinessCalendar::new(chrono_tz::Tz::UTC);
     let dir = tempfile::tempdir().unwrap();
     let mut ckpt = Checkpoint::empty();
-    let mut touched = 0;
+    let (mut touched, mut added) = (0, 0);
     for epoch in 1..=2u64 {
+        added = 0;
         for i in 0..30u64 {
             let text = ev(&format!("e{epoch}-{i}"), "purchase", &format!("m{}", i % 7), "2025-03-01T10:00:00Z", Some("s1"), Some("1.00"));
             if let Applied::New(m) = apply(&mut ckpt.members, &cal, &text) {
                 ckpt.rollups.purchase(m, Some((i % 4) as u32), day("2025-03-01"), (i * epoch) as i64);
+                added += 1;
             }
         }
         let mut keys = ckpt.rollups.touched_member_stores.clone();
@@ -300,8 +305,11 @@ fn a_delta_with_member_store_columns_still_loads() {
     }
     let path = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.path()).find(|p| p.to_string_lossy().contains("delta")).unwrap();
     let file = std::fs::read(&path).unwrap();
-    let body = &file[..file.len() - 8];
-    // The delta ends with the entries: a count, then 36 bytes each (key first).
+    // The delta ends with the ids the epoch remembered (a count, 20 bytes each), before
+    // them the entries: a count, then 36 bytes each (key first).
+    let ids_at = file.len() - 8 - 8 - 20 * added;
+    assert_eq!(u64::from_le_bytes(file[ids_at..ids_at + 8].try_into().unwrap()), added as u64);
+    let body = &file[..ids_at];
     let rows_at = body.len() - 8 - 36 * touched;
     assert_eq!(u64::from_le_bytes(body[rows_at..rows_at + 8].try_into().unwrap()), touched as u64);
     let keys: Vec<u64> = body[rows_at + 8..].chunks_exact(36).map(|c| u64::from_le_bytes(c[..8].try_into().unwrap())).collect();
