@@ -25,7 +25,11 @@ use crate::crash;
 use crate::direct_file::DirectFile;
 use crate::event::RejectKind;
 
-const MAGIC: &[u8; 8] = b"MFCKPT04";
+/// Snapshots whose remembered ids follow the members' rows and profiles, in the table's
+/// order, instead of a list in each row.
+const MAGIC: &[u8; 8] = b"MFCKPT05";
+/// Snapshots with each member's remembered ids in its row (still read).
+const MAGIC_LISTS: &[u8; 8] = b"MFCKPT04";
 pub const FILE_NAME: &str = "checkpoint.bin";
 const DELTA_PREFIX: &str = "checkpoint.delta-";
 /// Checkpoints between two full snapshots, at most.
@@ -203,18 +207,19 @@ impl Checkpoint {
     fn decode(bytes: &[u8]) -> Result<Self, Corrupt> {
         let mut d = Decoder::new(bytes)?;
         let magic = d.bytes(8)?;
-        if magic.starts_with(b"MFCKPT") && magic != MAGIC {
+        let ids_apart = magic == MAGIC;
+        if magic.starts_with(b"MFCKPT") && !ids_apart && magic != MAGIC_LISTS {
             return Err(Corrupt(format!(
                 "format {} of an older memberflow; replay into a fresh data directory",
                 String::from_utf8_lossy(&magic[6..])
             )));
         }
-        if magic != MAGIC {
+        if !ids_apart && magic != MAGIC_LISTS {
             return Err(Corrupt("not a memberflow checkpoint (bad magic)".into()));
         }
         let mut ckpt = Self::empty();
         ckpt.decode_header(&mut d)?;
-        ckpt.members = decode_members(&mut d)?;
+        ckpt.members = decode_members(&mut d, ids_apart)?;
         ckpt.scoring = decode_scoring(&mut d, ckpt.members.len())?;
         ckpt.rollups = decode_rollups(&mut d)?;
         if !d.at_end() {
@@ -331,12 +336,11 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
     }
     e.u32s(m.rows.iter().map(|r| r.purchases_total))?;
     e.u32s(m.rows.iter().map(|r| r.last_store))?;
-    let seen = m.seen.by_member(m.len(), |_| true);
     for i in 0..m.len() {
         if let Some(ahead) = m.rows.get(i + AHEAD) {
             ahead.lists.prefetch_all();
         }
-        e.put(|buf| encode_lists(buf, &m.rows[i], seen.of(i)))?;
+        e.put(|buf| encode_lists(buf, &m.rows[i], &[]))?;
         if i == m.len() / 2 {
             e.flush()?;
             crash::point("mid_checkpoint");
@@ -357,14 +361,59 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
         e.u64(i as u64)?;
         encode_profile(e, p)?;
     }
-    Ok(())
+    encode_ids(e, m.seen.entries())
 }
 
 /// Rows ahead of the one being encoded whose lists (and profiles) are prefetched: each
 /// is a heap block of its own, a cache miss when reached.
 pub(super) const AHEAD: usize = 8;
 
-/// A member's window buckets, store days and remembered event ids (`seen`).
+/// Bytes of one remembered id with its member: member, id hash, content, day.
+const MEMBER_ID: usize = 20;
+
+/// Remembered ids with their members: a count, then [`MEMBER_ID`] bytes each.
+pub(super) fn encode_ids<W: io::Write>(e: &mut Encoder<W>, ids: impl ExactSizeIterator<Item = (u32, Seen)>) -> io::Result<()> {
+    e.u64(ids.len() as u64)?;
+    let mut ids = ids.peekable();
+    while ids.peek().is_some() {
+        e.put(|buf| {
+            for (member, s) in ids.by_ref().take(4096) {
+                let mut b = [0u8; MEMBER_ID];
+                b[0..4].copy_from_slice(&member.to_le_bytes());
+                b[4..12].copy_from_slice(&s.id_hash.to_le_bytes());
+                b[12..16].copy_from_slice(&s.content.to_le_bytes());
+                b[16..20].copy_from_slice(&s.day.to_le_bytes());
+                buf.extend_from_slice(&b);
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// What [`encode_ids`] wrote, for a table of `members` members.
+pub(super) fn decode_ids(d: &mut Decoder<'_>, members: usize) -> Result<Vec<(u32, Seen)>, Corrupt> {
+    let k = d.len()?;
+    let ids: Vec<(u32, Seen)> = d
+        .bytes(k * MEMBER_ID)?
+        .chunks_exact(MEMBER_ID)
+        .map(|b| {
+            let member = u32::from_le_bytes(b[0..4].try_into().unwrap());
+            let seen = Seen {
+                id_hash: u64::from_le_bytes(b[4..12].try_into().unwrap()),
+                content: u32::from_le_bytes(b[12..16].try_into().unwrap()),
+                day: i32::from_le_bytes(b[16..20].try_into().unwrap()),
+            };
+            (member, seen)
+        })
+        .collect();
+    if let Some((member, _)) = ids.iter().find(|(member, _)| *member as usize >= members) {
+        return Err(Corrupt(format!("a remembered id of member #{member} beyond {members} members")));
+    }
+    Ok(ids)
+}
+
+/// A member's window buckets, store days and remembered event ids (`seen`; none since
+/// MFCKPT05 and MFDELT03, whose ids follow as [`encode_ids`] writes them).
 pub(super) fn encode_lists(buf: &mut Vec<u8>, row: &Member, seen: &[Seen]) {
     let (window, store_days) = (row.lists.window(), row.lists.store_days());
     buf.reserve(12 + window.len() * 16 + store_days.len() * 8 + seen.len() * 16);
@@ -456,7 +505,9 @@ pub(super) fn decode_profile(d: &mut Decoder<'_>) -> Result<Profile, Corrupt> {
     Ok(p)
 }
 
-fn decode_members(d: &mut Decoder<'_>) -> Result<MemberTable, Corrupt> {
+/// The members; their remembered ids after the profiles (`ids_apart`, MFCKPT05) or in
+/// their rows (MFCKPT04).
+fn decode_members(d: &mut Decoder<'_>, ids_apart: bool) -> Result<MemberTable, Corrupt> {
     let mut m = MemberTable::new();
     m.window_floor = d.i32()?;
     m.as_of_high = d.i32()?;
@@ -486,13 +537,17 @@ fn decode_members(d: &mut Decoder<'_>) -> Result<MemberTable, Corrupt> {
         seen.push((i as u32, decode_lists(d, &mut row)?));
         m.rows.push(row);
     }
-    m.seen.restore(seen);
     for _ in 0..d.len()? {
         let i = d.u64()? as usize;
         if i >= n {
             return Err(Corrupt(format!("profile of member #{i} beyond {n} members")));
         }
         m.rows[i].profile = Some(decode_profile(d)?);
+    }
+    if ids_apart {
+        m.seen.restore_added(decode_ids(d, n)?);
+    } else {
+        m.seen.restore(seen);
     }
     Ok(m)
 }

@@ -72,6 +72,11 @@ pub struct SeenTable {
     /// Whether ids were forgotten since the last checkpoint (a delta only adds ids: the
     /// next checkpoint is then a snapshot).
     forgot: bool,
+    /// At most the oldest and at least the newest day of the entries: when the horizon
+    /// spans them nothing can be forgotten, and a full table grows without a pass that
+    /// looks up every entry's member.
+    min_day: i32,
+    max_day: i32,
 }
 
 impl SeenTable {
@@ -90,15 +95,18 @@ impl SeenTable {
     }
 
     /// Looks member `member`'s event up and remembers it when new. When the table is full,
-    /// what left each member's horizon first goes (`forget_before` gives a member's first
-    /// day still inside it); the table grows only if that freed too little.
-    pub fn check_and_insert(&mut self, member: u32, seen: Seen, forget_before: impl Fn(u32) -> i32) -> Verdict {
+    /// the ids more than `horizon` days older than their member's newest day (`newest_day`;
+    /// `i32::MIN` for none) go first; the table grows only if that freed too little.
+    pub fn check_and_insert(&mut self, member: u32, seen: Seen, horizon: i32, newest_day: impl Fn(u32) -> i32) -> Verdict {
         let id_hash = seen.id_hash;
         if let Some(found) = self.table.find(id_hash, |e| e.member == member && e.id_hash() == id_hash) {
             return if found.content == seen.content { Verdict::Duplicate } else { Verdict::Conflict };
         }
         if full(self.table.len() + 1, self.table.capacity()) && self.table.capacity() > 0 {
-            self.prune(forget_before);
+            // A member's newest day may be a day past its ids' business days (UTC).
+            if self.min_day < self.max_day.saturating_add(1).saturating_sub(horizon) {
+                self.prune(|m| newest_day(m).saturating_sub(horizon));
+            }
         }
         self.insert_new(member, seen);
         self.added.push((member, seen));
@@ -129,13 +137,18 @@ impl SeenTable {
         let capacity = self.table.capacity();
         let capacity = if kept.len() * 2 <= capacity { capacity } else { capacity * 2 };
         self.table = FlatTable::with_slots(capacity);
+        self.min_day = i32::MAX;
         for e in kept {
-            self.table.find_or_insert(e.id_hash(), |_| false, || e, Entry::id_hash);
+            self.insert_new(e.member, e.seen());
         }
     }
 
     /// Adds an entry the table does not hold.
     fn insert_new(&mut self, member: u32, seen: Seen) {
+        if self.table.is_empty() {
+            (self.min_day, self.max_day) = (seen.day, seen.day);
+        }
+        (self.min_day, self.max_day) = (self.min_day.min(seen.day), self.max_day.max(seen.day));
         let entry = Entry::new(member, seen);
         self.table.find_or_insert(seen.id_hash, |_| false, || entry, Entry::id_hash);
     }
@@ -159,20 +172,20 @@ impl SeenTable {
             let kept: Vec<Entry> = self.table.iter().filter(|e| !replaced.contains(&e.member)).copied().collect();
             self.table = FlatTable::default();
             for e in kept {
-                self.table.find_or_insert(e.id_hash(), |_| false, || e, Entry::id_hash);
+                self.insert_new(e.member, e.seen());
             }
         }
         for (member, seen) in lists {
             for s in seen {
-                let id_hash = s.id_hash;
-                let entry = Entry::new(member, s);
-                self.table.find_or_insert(id_hash, |e| e.member == member && e.id_hash() == id_hash, || entry, Entry::id_hash);
+                self.insert_new(member, s);
             }
         }
     }
 
-    /// The remembered ids of the members for which `wanted` holds, grouped by member:
+    /// The remembered ids of the members for which `wanted` holds, grouped by member (for
+    /// comparisons):
     /// `members` row numbers, the ids of row `m` at `entries[starts[m]..starts[m + 1]]`.
+    #[cfg(test)]
     pub fn by_member(&self, members: usize, wanted: impl Fn(u32) -> bool) -> ByMember {
         let mut starts = vec![0u32; members + 1];
         for e in self.table.iter() {
@@ -195,11 +208,37 @@ impl SeenTable {
         ByMember { starts, entries }
     }
 
+    /// Every remembered id with its member, in the table's order.
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = (u32, Seen)> + '_ {
+        let n = self.table.len();
+        Counted { n, inner: self.table.iter().map(|e| (e.member, e.seen())) }
+    }
+
     /// Heap bytes of the table.
     pub fn heap_bytes(&self) -> usize {
         self.table.heap_bytes()
     }
 }
+
+/// An iterator of a known length.
+struct Counted<I> {
+    n: usize,
+    inner: I,
+}
+
+impl<I: Iterator> Iterator for Counted<I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.inner.next()?;
+        self.n -= 1;
+        Some(item)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.n, Some(self.n))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for Counted<I> {}
 
 /// Whether a table of `capacity` slots holding `len` entries is past its load (3/4).
 fn full(len: usize, capacity: usize) -> bool {
@@ -207,11 +246,13 @@ fn full(len: usize, capacity: usize) -> bool {
 }
 
 /// Remembered ids grouped by member ([`SeenTable::by_member`]).
+#[cfg(test)]
 pub struct ByMember {
     starts: Vec<u32>,
     entries: Vec<Seen>,
 }
 
+#[cfg(test)]
 impl ByMember {
     /// Row `m`'s remembered ids, in no particular order.
     pub fn of(&self, m: usize) -> &[Seen] {
@@ -234,12 +275,13 @@ mod tests {
     fn duplicates_conflicts_and_members_apart() {
         let mut t = SeenTable::default();
         let keep_all = |_| i32::MIN;
-        assert_eq!(t.check_and_insert(0, seen(7, 1, 100), keep_all), Verdict::New);
-        assert_eq!(t.check_and_insert(0, seen(7, 1, 100), keep_all), Verdict::Duplicate);
-        assert_eq!(t.check_and_insert(0, seen(7, 2, 100), keep_all), Verdict::Conflict);
+        let horizon = 400;
+        assert_eq!(t.check_and_insert(0, seen(7, 1, 100), horizon, keep_all), Verdict::New);
+        assert_eq!(t.check_and_insert(0, seen(7, 1, 100), horizon, keep_all), Verdict::Duplicate);
+        assert_eq!(t.check_and_insert(0, seen(7, 2, 100), horizon, keep_all), Verdict::Conflict);
         // The same id of another member is that member's own.
-        assert_eq!(t.check_and_insert(1, seen(7, 2, 100), keep_all), Verdict::New);
-        assert_eq!(t.check_and_insert(1, seen(7, 2, 100), keep_all), Verdict::Duplicate);
+        assert_eq!(t.check_and_insert(1, seen(7, 2, 100), horizon, keep_all), Verdict::New);
+        assert_eq!(t.check_and_insert(1, seen(7, 2, 100), horizon, keep_all), Verdict::Duplicate);
         assert_eq!(t.len(), 2);
         assert_eq!(t.added(), [(0, seen(7, 1, 100)), (1, seen(7, 2, 100))], "what a delta adds");
         t.saved();
@@ -277,7 +319,7 @@ mod tests {
             let content = next(2) as u32;
             let s = seen(id, content, day);
             let nw = &newest;
-            let verdict = t.check_and_insert(member, s, |m| nw[m as usize] - horizon);
+            let verdict = t.check_and_insert(member, s, horizon, |m| nw[m as usize]);
             if step % 10_000 == 0 {
                 forgot |= t.forgot();
                 replica.restore_added(t.added().iter().copied());
@@ -315,7 +357,7 @@ mod tests {
         for m in 0..members {
             for s in grouped.of(m as usize) {
                 assert_eq!(first.get(&(m, s.id_hash)).map(|f| f.0), Some(s.content));
-                assert_eq!(restored.check_and_insert(m, *s, |_| i32::MIN), Verdict::Duplicate);
+                assert_eq!(restored.check_and_insert(m, *s, 1, |_| i32::MIN), Verdict::Duplicate);
             }
         }
         // A restore of some members replaces their ids and keeps the others'.

@@ -10,12 +10,11 @@
 use std::io;
 
 use super::checkpoint::{
-    decode_lists, decode_member_stores, decode_profile, decode_refresh, decode_scoring_meta, encode_lists, encode_profile,
+    decode_ids, decode_lists, decode_member_stores, encode_ids, decode_profile, decode_refresh, decode_scoring_meta, encode_lists, encode_profile,
     encode_refresh, encode_scoring_meta, pack_class, unpack_class, Checkpoint, AHEAD,
 };
 use super::flat::prefetch;
 use super::codec::{Corrupt, Decoder, Encoder};
-use super::dedup::Seen;
 use super::members::Member;
 use super::rollups::MemberStore;
 use crate::crash;
@@ -28,8 +27,6 @@ const MAGIC_LISTS: &[u8; 8] = b"MFDELT02";
 /// Deltas written before those, with the touched member-store entries as columns (still
 /// read; since MFDELT02 they are rows, key and sums together).
 const MAGIC_COLUMNS: &[u8; 8] = b"MFDELT01";
-/// Bytes of one added id: member, id hash, content, day.
-const ADDED_ID: usize = 20;
 /// Bytes of one member-store row: key, orders, purchase and refund amounts, first and last day.
 const MEMBER_STORE_ROW: usize = 36;
 
@@ -129,19 +126,7 @@ pub(super) fn encode<W: io::Write>(c: &Checkpoint, reclassified: bool, e: &mut E
         })?;
     }
     // Last, the ids the epoch remembered (a format older than MFDELT03 ends above).
-    let added = c.members.seen.added();
-    e.u64(added.len() as u64)?;
-    for chunk in added.chunks(4096) {
-        e.put(|buf| {
-            buf.reserve(chunk.len() * ADDED_ID);
-            for (member, s) in chunk {
-                buf.extend_from_slice(&member.to_le_bytes());
-                buf.extend_from_slice(&s.id_hash.to_le_bytes());
-                buf.extend_from_slice(&s.content.to_le_bytes());
-                buf.extend_from_slice(&s.day.to_le_bytes());
-            }
-        })?;
-    }
+    encode_ids(e, c.members.seen.added().iter().copied())?;
     Ok(())
 }
 
@@ -236,20 +221,7 @@ pub(super) fn apply(c: &mut Checkpoint, file: &[u8]) -> Result<(), Corrupt> {
     r.month_buyers.extend(d.i64s()?.into_iter().map(|k| (k as u64, ())));
     r.member_stores.extend(if row_wise { decode_member_store_rows(&mut d)? } else { decode_member_stores(&mut d)? });
     if added_ids {
-        let k = d.len()?;
-        let added = d.bytes(k * ADDED_ID)?.chunks_exact(ADDED_ID).map(|b| {
-            let member = u32::from_le_bytes(b[0..4].try_into().unwrap());
-            let seen = Seen {
-                id_hash: u64::from_le_bytes(b[4..12].try_into().unwrap()),
-                content: u32::from_le_bytes(b[12..16].try_into().unwrap()),
-                day: i32::from_le_bytes(b[16..20].try_into().unwrap()),
-            };
-            (member, seen)
-        });
-        let added: Vec<_> = added.collect();
-        if let Some((member, _)) = added.iter().find(|(member, _)| *member as usize >= n) {
-            return Err(Corrupt(format!("a remembered id of member #{member} beyond {n} members")));
-        }
+        let added = decode_ids(&mut d, n)?;
         c.members.seen.restore_added(added);
     } else {
         c.members.seen.restore(seen);

@@ -256,16 +256,15 @@ impl MemberTable {
         }
         let event_hash = hashes.event;
         let content = hashes.content as u32;
-        // A member's first day still inside its horizon, for the table to forget what left
-        // it when full (from the member's newest event applied so far).
-        let horizon = rules.dedup_horizon_days + 2;
+        // The table forgets, when full, what left a member's horizon (from the member's
+        // newest event applied so far; two days of slack for the business time zone).
         let rows = &self.rows;
-        let forget_before = |m: u32| match rows[m as usize].newest_event {
+        let newest_day = |m: u32| match rows[m as usize].newest_event {
             NONE => Day::MIN,
-            newest => (newest / MICROS_PER_DAY) as Day - horizon,
+            newest => (newest / MICROS_PER_DAY) as Day,
         };
         let seen = Seen { id_hash: event_hash, content, day };
-        match self.seen.check_and_insert(m, seen, forget_before) {
+        match self.seen.check_and_insert(m, seen, rules.dedup_horizon_days + 2, newest_day) {
             Verdict::Duplicate => return Applied::Duplicate,
             Verdict::Conflict => {
                 return Applied::Rejected(Rejection::new(
