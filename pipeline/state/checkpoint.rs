@@ -172,11 +172,25 @@ impl Checkpoint {
     }
 
     fn encode<W: io::Write>(&self, e: &mut Encoder<W>) -> io::Result<()> {
-        e.bytes(MAGIC)?;
+        self.encode_as(e, None)
+    }
+
+    /// A snapshot; of the format MFCKPT04 when `ids_in_rows` gives each row's remembered
+    /// ids (for the test that such a snapshot still loads).
+    fn encode_as<W: io::Write>(&self, e: &mut Encoder<W>, ids_in_rows: Option<&[Vec<Seen>]>) -> io::Result<()> {
+        e.bytes(if ids_in_rows.is_some() { MAGIC_LISTS } else { MAGIC })?;
         self.encode_header(e)?;
-        encode_members(&self.members, e)?;
+        encode_members(&self.members, e, ids_in_rows)?;
         encode_scoring(&self.scoring, e)?;
         encode_rollups(&self.rollups, e)
+    }
+
+    /// Writes the snapshot as memberflow did before MFCKPT05, each member's remembered ids
+    /// in its row.
+    #[cfg(test)]
+    pub(super) fn write_format_04(&self, dir: &Path) -> Result<u64, CheckpointError> {
+        let ids = self.members.seen_by_row();
+        write_atomically(dir, FILE_NAME, |e| self.encode_as(e, Some(&ids)))
     }
 
     /// Epoch, offsets, counters and manifest: the part every file repeats in full.
@@ -319,7 +333,7 @@ fn delta_files(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     Ok(files)
 }
 
-fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Result<()> {
+fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>, ids_in_rows: Option<&[Vec<Seen>]>) -> io::Result<()> {
     e.i32(m.window_floor)?;
     e.i32(m.as_of_high)?;
     for interner in [&m.ids, &m.stores] {
@@ -340,7 +354,7 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
         if let Some(ahead) = m.rows.get(i + AHEAD) {
             ahead.lists.prefetch_all();
         }
-        e.put(|buf| encode_lists(buf, &m.rows[i], &[]))?;
+        e.put(|buf| encode_lists(buf, &m.rows[i], ids_in_rows.map_or(&[], |ids| &ids[i])))?;
         if i == m.len() / 2 {
             e.flush()?;
             crash::point("mid_checkpoint");
@@ -361,7 +375,10 @@ fn encode_members<W: io::Write>(m: &MemberTable, e: &mut Encoder<W>) -> io::Resu
         e.u64(i as u64)?;
         encode_profile(e, p)?;
     }
-    encode_ids(e, m.seen.entries())
+    match ids_in_rows {
+        None => encode_ids(e, m.seen.entries()),
+        Some(_) => Ok(()),
+    }
 }
 
 /// Rows ahead of the one being encoded whose lists (and profiles) are prefetched: each
