@@ -96,6 +96,11 @@ impl<T: Slot> FlatTable<T> {
         self.slots.len()
     }
 
+    /// Whether inserting one more entry would grow the table (it has slots and is full).
+    pub fn full(&self) -> bool {
+        !self.slots.is_empty() && over_load(self.len + 1, self.slots.len())
+    }
+
     #[inline]
     fn home(&self, hash: u64) -> usize {
         // `shift` < 64 whenever there are slots.
@@ -105,8 +110,16 @@ impl<T: Slot> FlatTable<T> {
     /// Hints the CPU to load the slot `hash` starts probing at.
     #[inline]
     pub fn prefetch(&self, hash: u64) {
+        self.prefetch_run(hash, 1);
+    }
+
+    /// Hints the CPU to load `slots` slots from the one `hash` starts probing at (a probe
+    /// that misses in a fuller table reads on until an empty slot).
+    #[inline]
+    pub fn prefetch_run(&self, hash: u64, slots: usize) {
         if !self.slots.is_empty() {
-            prefetch(&self.slots[self.home(hash)]);
+            let home = self.home(hash);
+            prefetch_slice(&self.slots[home..self.slots.len().min(home + slots)], usize::MAX);
         }
     }
 
@@ -148,16 +161,22 @@ impl<T: Slot> FlatTable<T> {
         make: impl FnOnce() -> T,
         rehash: impl Fn(&T) -> u64,
     ) -> (&mut T, bool) {
+        let mut vacant = None;
         if !self.slots.is_empty() {
-            if let (i, true) = self.probe(hash, &mut eq) {
-                return (&mut self.slots[i], false);
+            match self.probe(hash, &mut eq) {
+                (i, true) => return (&mut self.slots[i], false),
+                (i, false) => vacant = Some(i),
             }
         }
-        if self.slots.is_empty() || over_load(self.len + 1, self.slots.len()) {
-            let capacity = (self.slots.len() * 2).max(16);
-            self.resize(capacity, &rehash);
-        }
-        let (i, _) = self.probe(hash, |_| false);
+        // The probe's empty slot, unless the table grows first.
+        let i = match vacant {
+            Some(i) if !over_load(self.len + 1, self.slots.len()) => i,
+            _ => {
+                let capacity = (self.slots.len() * 2).max(16);
+                self.resize(capacity, &rehash);
+                self.probe(hash, |_| false).0
+            }
+        };
         let value = make();
         debug_assert!(!value.is_empty(), "the empty value cannot be stored");
         self.slots[i] = value;
