@@ -197,6 +197,13 @@ impl<T: Slot> FlatTable<T> {
         self.slots.iter().filter(|s| !s.is_empty())
     }
 
+    /// About `n` entries spread over the table: of `n` equal runs of slots, each run's
+    /// first entry (if it has one). Homes are hashes, so this samples entries evenly.
+    pub fn sample(&self, n: usize) -> impl Iterator<Item = &T> {
+        let run = (self.slots.len() / n.max(1)).max(1);
+        self.slots.chunks(run).filter_map(|slots| slots.iter().find(|s| !s.is_empty()))
+    }
+
     pub fn heap_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<T>()
     }

@@ -211,9 +211,10 @@ fn snapshot_plus_deltas_restore_the_state_exactly() {
                 classes[m as usize] = Class { r: epoch as u8, f: 1, m: 2, segment: 3, tags: epoch << 3, scored_at: epoch as i64 };
             }
         }
-        // One heavy member, whose ids from epoch 12 on are two years later: the table,
-        // full, then forgets its 2025 ids, and that epoch's checkpoint is a snapshot.
-        let (year, heavy) = if epoch >= 12 { (2027, 150) } else { (2025, 3) };
+        // One heavy member, about half the ids, whose ids from epoch 12 on are two years
+        // later: the table, full, then forgets its 2025 ids (a prune pays when a third of
+        // the table goes), and that epoch's checkpoint is a snapshot.
+        let (year, heavy) = if epoch >= 12 { (2027, 300) } else { (2025, 60) };
         for j in 0..heavy {
             let date = format!("{year}-{:02}-{:02}T11:00:00Z", 1 + (epoch + j / 28) % 12, 1 + j % 28);
             apply(&mut ckpt.members, &cal, &ev(&format!("h{epoch}-{j}"), "sign_in", "heavy", &date, None, None));
