@@ -103,9 +103,10 @@ impl SeenTable {
         self.table.prefetch_run(id_hash, PROBED);
     }
 
-    /// Looks member `member`'s event up and remembers it when new. When the table is full,
-    /// the ids more than `horizon` days older than their member's newest day (`newest_day`;
-    /// `i32::MIN` for none) go first; the table grows only if that freed too little.
+    /// Looks member `member`'s event up and remembers it when new. When the table is full
+    /// and a sample says at least a third of its ids are more than `horizon` days older than
+    /// their member's newest day (`newest_day`; `i32::MIN` for none), those ids go first;
+    /// otherwise the table grows.
     pub fn check_and_insert(&mut self, member: u32, seen: Seen, horizon: i32, newest_day: impl Fn(u32) -> i32) -> Verdict {
         // A member's newest day may be a day past its ids' business days (UTC).
         if self.table.full() && self.min_day < self.max_day.saturating_add(1).saturating_sub(horizon) {

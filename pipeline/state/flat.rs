@@ -97,6 +97,7 @@ impl<T: Slot> FlatTable<T> {
     }
 
     /// Whether inserting one more entry would grow the table (it has slots and is full).
+    #[inline]
     pub fn full(&self) -> bool {
         !self.slots.is_empty() && over_load(self.len + 1, self.slots.len())
     }
@@ -170,7 +171,7 @@ impl<T: Slot> FlatTable<T> {
         }
         // The probe's empty slot, unless the table grows first.
         let i = match vacant {
-            Some(i) if !over_load(self.len + 1, self.slots.len()) => i,
+            Some(i) if !self.full() => i,
             _ => {
                 let capacity = (self.slots.len() * 2).max(16);
                 self.resize(capacity, &rehash);
